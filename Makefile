@@ -8,7 +8,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 RUN := tools/with-mnist
 
-.PHONY: install test nbtest pytest reproduce docs bench sync clean
+.PHONY: install test nbtest pytest reproduce outputs docs bench sync clean
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ pytest:
 reproduce: $(STAMP)
 	$(RUN) $(BIN)/convnotes data
 	$(RUN) $(BIN)/nbdev-test --do-print --timing
+
+## Re-run every notebook in a real Jupyter kernel and save its outputs (what the docs site shows), then clean
+outputs: $(STAMP)
+	$(RUN) $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 nbs/*.ipynb
+	$(BIN)/nbdev-clean
 
 ## Notebooks and module in sync, notebooks clean: both commands must leave no diff
 sync: $(STAMP)
