@@ -1,0 +1,44 @@
+"`convnotes reproduce`: bad arguments exit 2 with the valid choices; a failure mid-way keeps finished runs."
+import json, subprocess, sys
+from pathlib import Path
+import pytest
+import convnotes.comparison as comparison
+from convnotes.experiments import EXPERIMENTS, load_records
+
+def cli(*args, **kw):
+    "Run the installed `convnotes` console script"
+    return subprocess.run([Path(sys.executable).parent/'convnotes', *args], capture_output=True, text=True, **kw)
+
+@pytest.mark.parametrize('args,expected', [
+    (['reproduce', '--only', 'bs1024'], 'choose from: ' + ', '.join(EXPERIMENTS)),
+    (['reproduce', '--seeds', 'three'], "must be a positive integer, got 'three'"),
+    (['reproduce', '--seeds', '-1'], "must be a positive integer, got '-1'"),
+    (['train'], "invalid choice: 'train'"),
+])
+def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, args, expected):
+    res = cli(*args, '--out', str(tmp_path/'out')) if args[0]=='reproduce' else cli(*args)
+    assert res.returncode == 2, res.stderr
+    assert expected in res.stderr
+    assert not (tmp_path/'out').exists()  # nothing ran, nothing was written
+
+def test_failure_mid_way_keeps_finished_runs(tmp_path, monkeypatch):
+    real_run, calls = comparison.run_experiment, []
+    def run_then_fail(exp, seed, **kw):
+        calls.append((exp.name, seed))
+        if len(calls) == 2: raise RuntimeError('power cut')
+        return real_run(exp, seed, **kw)
+    monkeypatch.setattr(comparison, 'run_experiment', run_then_fail)
+    with pytest.raises(RuntimeError, match='power cut'):
+        comparison.reproduce(['bs512'], seeds=2, out=tmp_path, progress=False)
+    recs = load_records(tmp_path/'results.json')
+    assert [(r.experiment, r.seed) for r in recs] == [('bs512', 42)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['results.json']  # no partial report, no temp files
+
+def test_reproduce_cli_writes_the_report(tmp_path):
+    res = cli('reproduce', '--only', 'bs512', '--seeds', '1', '--out', str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    md = (tmp_path/'results.md').read_text()
+    assert '| bs512 |' in md and 'book accuracy' in md
+    recs = json.loads((tmp_path/'results.json').read_text())
+    assert [(r['experiment'], r['seed']) for r in recs] == [('bs512', 42)]
+    for png in ('near_zero.png', 'accuracy.png'): assert (tmp_path/png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
