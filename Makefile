@@ -8,7 +8,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 RUN := tools/with-mnist
 
-.PHONY: install test nbtest pytest reproduce outputs docs bench sync clean
+.PHONY: install test nbtest pytest reproduce outputs docs serve readme bench sync clean
 
 install: $(STAMP)
 
@@ -28,10 +28,9 @@ nbtest:
 pytest:
 	$(BIN)/python -m pytest
 
-## The main job: reproduce the course's results
+## The main job: every training experiment with 3 seeds; writes results/results.{json,md} and figures
 reproduce: $(STAMP)
-	$(RUN) $(BIN)/convnotes data
-	$(RUN) $(BIN)/nbdev-test --do-print --timing
+	$(RUN) $(BIN)/convnotes reproduce --out results
 
 ## Re-run every notebook in a real Jupyter kernel and save its outputs (what the docs site shows), then clean
 outputs: $(STAMP)
@@ -42,15 +41,25 @@ outputs: $(STAMP)
 sync: $(STAMP)
 	$(BIN)/nbdev-export
 	$(BIN)/nbdev-clean
-	@changed=$$(git status --porcelain -- nbs convnotes); \
-	if [ -n "$$changed" ]; then echo "nbdev-export/nbdev-clean changed these files; run them and commit:"; echo "$$changed"; git diff --stat -- nbs convnotes; exit 1; fi; \
-	echo "sync: nbdev-export and nbdev-clean leave no diff"
+	$(BIN)/python tools/docs.py readme
+	@changed=$$(git status --porcelain -- nbs convnotes README.md); \
+	if [ -n "$$changed" ]; then echo "nbdev-export/nbdev-clean/make readme changed these files; run them and commit:"; echo "$$changed"; git diff --stat -- nbs convnotes README.md; exit 1; fi; \
+	echo "sync: nbdev-export, nbdev-clean and the README generator leave no diff"
 
+## The website, offline: nbdev processes the notebooks, Sphinx + myst-nb + furo render them into _docs/
 docs: $(STAMP)
-	@echo "The offline docs site (Sphinx + myst-nb) is not built yet: see the docs issue." && exit 1
+	$(BIN)/python tools/docs.py site --out _docs
 
+serve: docs
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory _docs 8000
+
+## README.md from nbs/index.ipynb (the offline nbdev-readme)
+readme: $(STAMP)
+	$(BIN)/python tools/docs.py readme
+
+## Timings (not a test): book pipeline vs convnotes vs a plain PyTorch loop, one epoch each
 bench: $(STAMP)
-	@echo "The benchmark is not written yet: see the performance issue." && exit 1
+	$(RUN) $(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf _docs _proc build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf _docs _proc _site_src test-artifacts build dist *.egg-info .pytest_cache .hypothesis
