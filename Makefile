@@ -59,7 +59,7 @@ readme: $(STAMP)
 
 ## Timings (not a test): book pipeline vs convnotes vs a plain PyTorch loop, one epoch each
 bench: $(STAMP)
-	$(RUN) $(BIN)/python benchmarks/bench.py
+	$(RUN) $(BIN)/python benchmarks/bench.py --out benchmarks/RESULTS.md
 
 clean:
 	rm -rf _docs _proc _site_src test-artifacts build dist *.egg-info .pytest_cache .hypothesis

@@ -9,7 +9,8 @@ each with and without `ActivationStats(with_hist=True)` (for the floor: forward 
 statistics), at bs 512 and 64. Prints a Markdown table of medians after a warm-up, the ratios, cached and
 uncached `load_mnist()` times, peak memory, and the machine. Timings are a benchmark, not a test.
 """
-import argparse, os, platform, resource, statistics, time, warnings
+import argparse, gc, os, platform, resource, statistics, time, warnings
+from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
 from fastai.vision.all import Learner, ActivationStats, accuracy, set_seed
@@ -52,9 +53,18 @@ def floor_epoch(x, y, xv, yv, bs, stats):
     for h in hooks: h.remove()
     return elapsed
 
-def median_time(f, repeats):
-    f()  # warm-up
-    return statistics.median(f() for _ in range(repeats))
+def timed(f):
+    gc.collect()  # earlier runs' Learners (reference cycles) are freed now, not in the middle of this one
+    return f()
+
+def median_times(fns:dict, repeats:dict)->dict:
+    "Median time of each function, run in interleaved rounds (so drift in the machine's speed hits all alike), after a warm-up"
+    times = {k: [] for k in fns}
+    for k,f in fns.items(): timed(f)
+    for r in range(max(repeats.values())):
+        for k,f in fns.items():
+            if r < repeats[k]: times[k].append(timed(f))
+    return {k: statistics.median(v) for k,v in times.items()}
 
 def machine():
     cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor()) \
@@ -63,9 +73,10 @@ def machine():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--repeats', type=int, default=3, help="timed runs per configuration, after one warm-up (default 3)")
+    p.add_argument('--repeats', type=int, default=5, help="timed runs per configuration, after one warm-up (default 5)")
     p.add_argument('--book-repeats', type=int, default=1, help="timed runs for the slow book pipeline (default 1)")
     p.add_argument('--bs', default='512,64', help="batch sizes (default 512,64)")
+    p.add_argument('--out', type=Path, default=None, help="also write the report (Markdown) to this file")
     args = p.parse_args()
 
     t = time.perf_counter(); load_mnist(rebuild=True); t_decode = time.perf_counter() - t
@@ -78,25 +89,28 @@ def main():
         book = mnist_datablock_dls(bs=bs)
         for stats in (False, True):
             set_seed(42)
-            r = dict(bs=bs, stats=stats,
-                     floor=median_time(lambda: floor_epoch(x, y, xv, yv, bs, stats), args.repeats),
-                     convnotes=median_time(lambda: fastai_epoch(dls, stats), args.repeats),
-                     book=median_time(lambda: fastai_epoch(book, stats), args.book_repeats))
+            fns = dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats),
+                       book=lambda: fastai_epoch(book, stats))
+            r = dict(bs=bs, stats=stats, **median_times(fns, dict(floor=args.repeats, convnotes=args.repeats, book=args.book_repeats)))
             rows.append(r)
             print(f"bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
 
-    print(f"\n## convnotes benchmark\n\nMachine: {machine()}\n")
-    print("One epoch of `fit_one_cycle(1, 0.06)`, full MNIST, 10-class `simple_cnn`; median seconds "
-          f"({args.repeats} runs after a warm-up; book pipeline: {args.book_repeats}).\n")
-    print("| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | 1/2 book/convnotes |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['book']:.2f} | {r['convnotes']:.2f} | {r['floor']:.2f} "
-              f"| {r['convnotes']/r['floor']:.2f} | {r['book']/r['convnotes']:.1f} |")
-    for bs in {r['bs'] for r in rows}:
+    lines = [f"# Performance\n\nMachine: {machine()}\n",
+             "One epoch of `fit_one_cycle(1, 0.06)`, full MNIST, 10-class `simple_cnn`; median seconds "
+             f"({args.repeats} interleaved runs after a warm-up; book pipeline: {args.book_repeats}). Re-run with `make bench`.\n",
+             "| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | 1/2 book/convnotes |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['book']:.2f} | {r['convnotes']:.2f} | {r['floor']:.2f} "
+              f"| {r['convnotes']/r['floor']:.2f} | {r['book']/r['convnotes']:.1f} |" for r in rows]
+    for bs in sorted({r['bs'] for r in rows}, reverse=True):
         off, on = (next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True))
-        print(f"\nActivationStats(with_hist=True) adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs}.")
-    print(f"\n`load_mnist()`: first (decoding the PNGs) {t_decode:.1f}s, cached {t_cached:.3f}s.")
-    print(f"Peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20:.2f} GiB.")
+        lines.append(f"\n`ActivationStats(with_hist=True)` adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs}.")
+    lines.append(f"\n`load_mnist()`: first (decoding the PNGs) {t_decode:.1f}s, cached {t_cached:.3f}s. "
+                 f"Peak resident memory of the benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20:.2f} GiB.")
+    text = '\n'.join(lines) + '\n'
+    print('\n' + text)
+    if args.out:
+        tmp = args.out.with_name(args.out.name + '.tmp')
+        tmp.write_text(text); os.replace(tmp, args.out)
 
 if __name__ == '__main__': main()

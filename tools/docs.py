@@ -98,9 +98,12 @@ def write_sources(dest:Path, doc_url:str)->list:
         nb, fm = myst_notebook(json.loads(p.read_text()), doc_url)
         name = Path(fm.get('output-file', p.stem + '.html')).stem
         pages.append((name, nb))
+    if (bench := ROOT/'benchmarks'/'RESULTS.md').exists():   # `make bench` writes it
+        shutil.copy(bench, dest/'performance.md'); pages.append(('performance', None))
     index = next(nb for n,nb in pages if n == 'index')
     index['cells'].append(_md("```{toctree}\n:hidden:\n:maxdepth: 1\n\n" + '\n'.join(n for n,_ in pages if n != 'index') + "\n```"))
-    for name, nb in pages: (dest/f"{name}.ipynb").write_text(json.dumps(nb, indent=1))
+    for name, nb in pages:
+        if nb is not None: (dest/f"{name}.ipynb").write_text(json.dumps(nb, indent=1))
     (dest/'conf.py').write_text(CONF)
     return [n for n,_ in pages]
 
