@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(RUN) $(MAKE) --no-print-directory nbtest pytest
 
 nbtest:
-	$(BIN)/nbdev-test --n-workers 2 --do-print
+	$(BIN)/nbdev-test --n-workers 2 --do-print --timing
 
 pytest:
 	$(BIN)/python -m pytest

@@ -14,9 +14,9 @@ from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'Experiment', 'make_learner', 'hooked_names', 'layer_idx',
-           'show_activations', 'activation_summary', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records',
-           'load_records']
+__all__ = ['EXPERIMENTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'Experiment', 'LeanActivationStats', 'make_learner', 'hooked_names',
+           'layer_idx', 'show_activations', 'activation_summary', 'RunRecord', 'run_experiment', 'get_experiment',
+           'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Experiment:
         bn = f" + BN {self.bn} ReLU" if self.bn else ''
         return f"{self.name}: {data}, bs {self.bs}, {self.n_out}-class{bn}, {self.method}({self.epochs}, {self.lr})"
 
-# %% ../nbs/05_experiments.ipynb #f4fef8d1
+# %% ../nbs/05_experiments.ipynb #b1e3bfcb
 EXPERIMENTS = {e.name: e for e in [
     Experiment('sample',             True,  64,  None,     'fit_one_cycle', 2, 0.01, book=0.9902),
     Experiment('baseline',           False, 64,  None,     'fit',           1, 0.06, book=0.1135),
@@ -51,21 +51,34 @@ EXPERIMENTS = {e.name: e for e in [
     Experiment('batchnorm_5_before', False, 512, 'before', 'fit_one_cycle', 5, 0.1),
 ]}
 
-# %% ../nbs/05_experiments.ipynb #6095a16d
+# %% ../nbs/05_experiments.ipynb #529567f0
+class LeanActivationStats(ActivationStats):
+    "fastai's `ActivationStats`, recording the same statistics without the work it discards"
+    name = 'activation_stats'   # so it is `learn.activation_stats`, as fastai's is
+    def hook(self, m, i, o):
+        if not self.training: return None   # validation batches are never stored: skip computing them
+        if isinstance(o, tuple): return self.hook_multi_ouput(o)
+        o = o.float()
+        res = {'mean': o.mean().item(), 'std': o.std().item(), 'near_zero': (o<=0.05).sum().item()/o.numel()}
+        if self.with_hist: res['hist'] = o.histc(40, 0, 10)
+        return res
+
+# %% ../nbs/05_experiments.ipynb #56d6e6f7
 def make_learner(
     exp:Experiment,   # the recipe
     seed:int=42,      # seeds Python, NumPy and torch before data and model are built
     device=None,      # where to train; fastai's `default_device()` if omitted
     cbs=None,         # extra callbacks
-    **stats_kwargs,   # passed to `ActivationStats`, e.g. `include_paramless=True`
+    stats_cls=LeanActivationStats, # the statistics callback: `LeanActivationStats`, or fastai's `ActivationStats`
+    **stats_kwargs,   # passed to it, e.g. `include_paramless=True`
 )->Learner:
-    "A seeded `Learner` for `exp`, watched by `ActivationStats(with_hist=True)`"
+    "A seeded `Learner` for `exp`, watched by `ActivationStats(with_hist=True)` (lean by default)"
     set_seed(seed, reproducible=True)
     dls = mnist_dls(bs=exp.bs, sample=exp.sample, device=device)
     return Learner(dls, simple_cnn(exp.n_out, bn=exp.bn), loss_func=F.cross_entropy, metrics=accuracy,
-                   cbs=[ActivationStats(with_hist=True, **stats_kwargs), *L(cbs)])
+                   cbs=[stats_cls(with_hist=True, **stats_kwargs), *L(cbs)])
 
-# %% ../nbs/05_experiments.ipynb #0a935cbf
+# %% ../nbs/05_experiments.ipynb #1547645e
 FIRST_CONV, LAST_HIDDEN_CONV = '0.0', '3.0'
 
 def hooked_names(learn:Learner)->list:
@@ -79,7 +92,7 @@ def layer_idx(learn:Learner, name:str)->int:
     if name not in names: raise ValueError(f"layer {name!r} was not recorded; recorded layers: {names}")
     return names.index(name)
 
-# %% ../nbs/05_experiments.ipynb #c290cdbb
+# %% ../nbs/05_experiments.ipynb #86b7c918
 def show_activations(learn:Learner):
     "`plot_layer_stats` of the first and last hidden conv layers, then `color_dim` of the last hidden conv"
     st = learn.activation_stats
@@ -90,7 +103,7 @@ def show_activations(learn:Learner):
     st.color_dim(layer_idx(learn, LAST_HIDDEN_CONV), ax=ax)
     ax.set_title(f"color_dim, last hidden conv ({LAST_HIDDEN_CONV}): histogram of values in [0, 10] (bottom to top) per batch (left to right)")
 
-# %% ../nbs/05_experiments.ipynb #56d6e6f7
+# %% ../nbs/05_experiments.ipynb #44d66105
 def _bin_means(xs, n=200):
     "`xs` averaged into at most `n` consecutive bins"
     xs = np.asarray(xs, dtype=float)
@@ -112,7 +125,7 @@ def activation_summary(
                  near_zero_curve=_bin_means(st.layer_stats(i)[2]))
             for i,(n,m) in enumerate(zip(hooked_names(learn), st.modules))]
 
-# %% ../nbs/05_experiments.ipynb #5d56f0ae
+# %% ../nbs/05_experiments.ipynb #fa5a7f4e
 @dataclass
 class RunRecord:
     "What one seeded run did: its recipe, metrics per epoch, activations, time and place"
@@ -138,7 +151,7 @@ class RunRecord:
     @classmethod
     def from_dict(cls, d): return cls(**d)
 
-# %% ../nbs/05_experiments.ipynb #ce8fa691
+# %% ../nbs/05_experiments.ipynb #b02c6f4c
 def _epoch_metrics(learn):
     names = learn.recorder.metric_names[1:-1]  # drop 'epoch' and 'time'
     return [dict(epoch=i, **dict(zip(names, map(float, vals)))) for i,vals in enumerate(learn.recorder.values)]
@@ -173,7 +186,7 @@ def get_experiment(exp:Experiment|str)->Experiment:
     if exp not in EXPERIMENTS: raise ValueError(f"unknown experiment {exp!r}; choose from: {', '.join(EXPERIMENTS)}")
     return EXPERIMENTS[exp]
 
-# %% ../nbs/05_experiments.ipynb #0361f6cd
+# %% ../nbs/05_experiments.ipynb #54f5b907
 def save_records(records:list, path:Path):
     "Write `records` (a list of `RunRecord`) to `path` as JSON, atomically"
     with atomic_write(path, 'w') as f: json.dump([r.to_dict() for r in records], f, indent=1)

@@ -31,7 +31,7 @@ def edge_kernels()->Tensor:
     "The six edge kernels stacked as conv weights: shape (6, 1, 3, 3)"
     return torch.stack(list(EDGE_KERNELS.values()))[:,None]
 
-# %% ../nbs/01_kernels.ipynb #50013634
+# %% ../nbs/01_kernels.ipynb #b8ec7178
 def show_kernels(
     kernels:dict=None, # name -> 2D kernel; `EDGE_KERNELS` if omitted
     **kwargs,          # passed to `plt.subplots`
@@ -44,7 +44,7 @@ def show_kernels(
         for (i,j),v in np.ndenumerate(k.numpy()): ax.text(j, i, f"{v:g}", ha='center', va='center', fontsize=9)
         ax.set_title(name); ax.set_xticks([]); ax.set_yticks([])
 
-# %% ../nbs/01_kernels.ipynb #b7d892ab
+# %% ../nbs/01_kernels.ipynb #0acda2e5
 def apply_kernel(
     img:Tensor,  # (H, W) image
     row:int,     # row of the window's centre
@@ -60,7 +60,7 @@ def apply_kernel(
 def _check_2d(t, what):
     if t.ndim != 2: raise ValueError(f"{what} must be 2D (height, width), got shape {tuple(t.shape)}")
 
-# %% ../nbs/01_kernels.ipynb #d8494660
+# %% ../nbs/01_kernels.ipynb #4ef8a3d4
 def _check_conv_args(x, w, stride, padding, dilation):
     if x.ndim != 4: raise ValueError(f"input must be 4D (batch, channels, height, width), got shape {tuple(x.shape)}")
     if w.ndim != 4: raise ValueError(f"kernel must be 4D (out_channels, in_channels, height, width), got shape {tuple(w.shape)}; "
@@ -77,7 +77,7 @@ def _check_conv_args(x, w, stride, padding, dilation):
 
 def _out_len(n, k, stride, padding, dilation): return (n + 2*padding - dilation*(k-1) - 1)//stride + 1
 
-# %% ../nbs/01_kernels.ipynb #8b5df0a7
+# %% ../nbs/01_kernels.ipynb #bf13b3c9
 def conv2d_naive(
     x:Tensor,        # input, (N, C_in, H, W)
     w:Tensor,        # weights, (C_out, C_in, kh, kw)
@@ -99,7 +99,7 @@ def conv2d_naive(
             out[:, :, i, j] = torch.einsum('nchw,ochw->no', window, w)
     return out if bias is None else out + bias[:,None,None]
 
-# %% ../nbs/01_kernels.ipynb #be2ce8f8
+# %% ../nbs/01_kernels.ipynb #dee216e8
 def conv2d_unfold(x:Tensor, w:Tensor, bias:Tensor=None, stride:int=1, padding:int=0, dilation:int=1)->Tensor:
     "Cross-correlation as one matrix multiply over `F.unfold`ed windows (im2col); arguments as `conv2d_naive`"
     _check_conv_args(x, w, stride, padding, dilation)
@@ -108,7 +108,7 @@ def conv2d_unfold(x:Tensor, w:Tensor, bias:Tensor=None, stride:int=1, padding:in
     out = (w.view(c_out, -1) @ cols).view(n, c_out, _out_len(h, kh, stride, padding, dilation), _out_len(wd, kw, stride, padding, dilation))
     return out if bias is None else out + bias[:,None,None]
 
-# %% ../nbs/01_kernels.ipynb #0391dcc4
+# %% ../nbs/01_kernels.ipynb #780ccc3f
 def show_feature_maps(
     img:Tensor,         # (H, W) image
     kernels:dict=None,  # name -> 2D kernel; `EDGE_KERNELS` if omitted

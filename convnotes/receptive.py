@@ -31,7 +31,7 @@ class RFRecord:
         "The input rows and columns (first, last) that unit (`i`, `j`) sees, before clipping to the image"
         return tuple((-P + u*s, -P + u*s + r - 1) for u,s,P,r in zip((i,j), self.stride, self.padding, self.rf))
 
-# %% ../nbs/03_receptive.ipynb #c8067bd7
+# %% ../nbs/03_receptive.ipynb #3933b880
 _GEOMETRY_KEEPING = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU,
                      nn.Sigmoid, nn.Tanh, nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten, Flatten)
 _MERGES = {operator.add, torch.add, torch.cat, operator.mul, torch.mul}
@@ -54,7 +54,7 @@ def _kernel_params(m):
     if pad == 'same': pad = tuple(d*(k-1)//2 for k,d in zip(ks, dilation))
     return ks, stride, _pair(pad), dilation
 
-# %% ../nbs/03_receptive.ipynb #3933b880
+# %% ../nbs/03_receptive.ipynb #2e264677
 def _through_kernel(g, m, name):
     "Geometry after a conv or pooling layer `m`"
     if getattr(m, 'ceil_mode', False): raise ValueError(f"layer {name!r} ({type(m).__name__}) uses ceil_mode=True, which is not supported")
@@ -72,7 +72,7 @@ def _merge(gs, node):
     widest = max(gs, key=lambda g: g.rf)
     return RFRecord(node.name, getattr(node.target, '__name__', str(node.target)), widest.out_size, widest.rf, widest.stride, widest.padding)
 
-# %% ../nbs/03_receptive.ipynb #2e264677
+# %% ../nbs/03_receptive.ipynb #294ca93a
 def receptive_field(
     model:nn.Module,         # any module `torch.fx` can trace: convolutions, pooling, BatchNorm, activations, merges
     input_size:tuple=(1,28,28), # (channels, height, width) of one input
@@ -100,7 +100,7 @@ def receptive_field(
         geo[node.name] = g
     return res
 
-# %% ../nbs/03_receptive.ipynb #2dca3e45
+# %% ../nbs/03_receptive.ipynb #67518948
 def input_gradient(
     model:nn.Module,           # the model (it is copied, not changed)
     layer:str,                 # name of the layer whose unit we look at ('' for the whole model)
@@ -128,7 +128,7 @@ def mask_bounds(mask:Tensor)->tuple:
     rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
     return (rows.min().item(), rows.max().item()), (cols.min().item(), cols.max().item())
 
-# %% ../nbs/03_receptive.ipynb #598300e6
+# %% ../nbs/03_receptive.ipynb #4bc492f1
 def show_receptive_fields(
     model:nn.Module, img:Tensor, # the model and one (H, W) image to draw on
     input_size:tuple=(1,28,28),
