@@ -69,7 +69,7 @@ def results_markdown(records:list)->str:
     "The comparison table of `records` as Markdown, with where and how they were run"
     df = summarize(records)
     rows = [(r.experiment, r.recipe, r.seeds, f"{r.acc_mean:.4f} ± {r.acc_std:.4f}", f"{r.collapsed}/{r.seeds}",
-             f"{r.valid_loss:.4f}", f"{r.near_zero:.1%}", f"{r.sec_per_epoch:.1f}", '' if r.book is None else f"{r.book:.4f}")
+             f"{r.valid_loss:.4f}", f"{r.near_zero:.1%}", f"{r.sec_per_epoch:.1f}", '' if pd.isna(r.book) else f"{r.book:.4f}")  # pandas stores a missing book value as NaN
             for r in df.itertuples()]
     header = ('experiment', 'recipe', 'seeds', 'accuracy (mean ± std)', 'collapsed', 'valid loss',
               f'% near zero, last hidden conv ({LAST_HIDDEN_CONV}), late', 's / epoch', 'book accuracy')

@@ -35,10 +35,12 @@ def test_failure_mid_way_keeps_finished_runs(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['results.json']  # no partial report, no temp files
 
 def test_reproduce_cli_writes_the_report(tmp_path):
-    res = cli('reproduce', '--only', 'bs512', '--seeds', '1', '--out', str(tmp_path))
+    res = cli('reproduce', '--only', 'bs512,batchnorm_before', '--seeds', '1', '--out', str(tmp_path))
     assert res.returncode == 0, res.stderr
     md = (tmp_path/'results.md').read_text()
     assert '| bs512 |' in md and 'book accuracy' in md
+    rows = md.splitlines()[4:6]
+    assert rows[0].endswith('| 0.1135 |') and rows[1].endswith('|  |')  # no book value: blank, not nan
     recs = json.loads((tmp_path/'results.json').read_text())
-    assert [(r['experiment'], r['seed']) for r in recs] == [('bs512', 42)]
+    assert [(r['experiment'], r['seed']) for r in recs] == [('bs512', 42), ('batchnorm_before', 42)]
     for png in ('near_zero.png', 'accuracy.png'): assert (tmp_path/png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
