@@ -6,7 +6,7 @@ Docs: https://convnotes.github.io/convnotes/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #cb011938
 from __future__ import annotations
-import functools, os, shutil, tempfile, time
+import functools, os, tempfile
 from contextlib import contextmanager
 import numpy as np
 from PIL import Image

@@ -121,9 +121,10 @@ def activation_summary(
 )->list:
     "Per hooked layer: name, type, early and late mean/std/near-zero, and the near-zero curve"
     st = learn.activation_stats
-    return [dict(name=n, type=type(m).__name__, **_phase([list(o) for o in st.layer_stats(i)], frac),
-                 near_zero_curve=_bin_means(st.layer_stats(i)[2]))
-            for i,(n,m) in enumerate(zip(hooked_names(learn), st.modules))]
+    def summary(i, name, m):
+        stats = [list(o) for o in st.layer_stats(i)]   # mean, std, near_zero per batch
+        return dict(name=name, type=type(m).__name__, **_phase(stats, frac), near_zero_curve=_bin_means(stats[2]))
+    return [summary(i, n, m) for i,(n,m) in enumerate(zip(hooked_names(learn), st.modules))]
 
 # %% ../nbs/05_experiments.ipynb #fa5a7f4e
 @dataclass
