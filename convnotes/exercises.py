@@ -322,7 +322,7 @@ add_exercise('experiments.2', "What share of `tensor([-1., 0, 0.03, 0.05, 0.2, 3
     mistakes=[(lambda: (_probe.abs() <= 0.05).float().mean().item(), "fastai counts every value <= 0.05, negatives included"),
               (lambda: (_probe.abs() < 0.05).float().mean().item(), "fastai counts every value <= 0.05, negatives included")])
 add_exercise('experiments.3', "Which of the 40 histogram bins of `ActivationStats(with_hist=True)` (numbered 0 to 39) holds the value 0.3?",
-    lambda: int(_fastai_stats(tensor([0.3]), with_hist=True)['hist'].argmax()), hint="40 bins over [0, 10]: how wide is each?",
+    lambda: int(_fastai_stats(tensor([0.3, 0.3]), with_hist=True)['hist'].argmax()), hint="40 bins over [0, 10]: how wide is each?",
     mistakes=[(lambda: 0, "40 bins over [0, 10] are 0.25 wide, so bin 0 ends at 0.25")])
 add_exercise('experiments.4', "After one epoch at bs 512 on full MNIST, how many batches' statistics does `ActivationStats` hold per layer?",
     lambda: _n_batches(512), hint="one entry per batch it recorded",

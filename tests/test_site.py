@@ -48,6 +48,18 @@ def test_notebook_conversion():
     import nbformat
     nbformat.validate(nbformat.from_dict(out))   # what nbformat rejected before (has_sd, timing metadata) is gone
 
+def test_folded_code_and_explorers_convert():
+    widget = {'output_type': 'execute_result', 'metadata': {}, 'execution_count': 1,
+              'data': {docs.WIDGET_MIME: {'model_id': 'x'}, 'image/png': 'iVBO', 'text/plain': 'an explorer'}}
+    nb = {'cells': [{'cell_type': 'code', 'metadata': {}, 'execution_count': 1, 'source': '#| code-fold: true\nsolved(1)', 'outputs': []},
+                    {'cell_type': 'code', 'metadata': {}, 'execution_count': 1, 'source': 'explore()', 'outputs': [widget]}],
+          'metadata': {'widgets': {'state': {}}}, 'nbformat': 4, 'nbformat_minor': 5}
+    out, _ = docs.myst_notebook(nb)
+    fold, explore = out['cells']
+    assert fold['metadata'] == {'tags': ['hide-input']} and fold['source'] == 'solved(1)'
+    assert sorted(explore['outputs'][0]['data']) == ['image/png', 'text/plain']   # the widget view is gone, its picture stays
+    assert 'widgets' not in out['metadata']
+
 # ---- the built site, in a browser ----
 
 @pytest.fixture(scope='module')
@@ -138,6 +150,30 @@ def test_every_internal_link_resolves(site):
             if frag and p is not None and frag not in p.ids: bad.append((name, href, 'no such anchor'))
     assert not bad, bad[:10]
 
+def test_solutions_are_folded_until_clicked(site, browser):
+    from convnotes.exercises import EXERCISES
+    base, _ = site
+    browser.get(urljoin(base, 'solutions.html'))
+    folds = browser.find_elements(By.CSS_SELECTOR, 'details.hide')
+    assert len(folds) == len(EXERCISES), len(folds)                           # one folded solution per exercise
+    assert not any(f.get_attribute('open') for f in folds)
+    code = folds[0].find_element(By.CSS_SELECTOR, '.cell_input')
+    assert not code.is_displayed()
+    browser.execute_script('arguments[0].scrollIntoView()', folds[0])
+    folds[0].find_element(By.TAG_NAME, 'summary').click()
+    assert code.is_displayed() and 'solved(' in code.text
+    assert 'right!' in browser.find_element(By.TAG_NAME, 'main').text             # the check outputs stay visible
+
+def test_explorers_are_static_figures(site, browser):
+    base, _ = site
+    for name, n_explorers in (('kernels', 1), ('arithmetic', 1), ('explorers', 2)):
+        browser.get(urljoin(base, f"{name}.html"))
+        html = browser.page_source
+        assert 'widget-view' not in html and 'jupyter-widgets' not in html, name
+        assert 'an interactive explorer' not in browser.find_element(By.TAG_NAME, 'main').text, name   # the PNG, not the text fallback
+        explore = [c for c in browser.find_elements(By.CSS_SELECTOR, '.cell') if 'explore_' in c.text and c.find_elements(By.CSS_SELECTOR, '.cell_output img')]
+        assert len(explore) >= n_explorers, (name, len(explore))
+
 def test_search_finds_an_exported_function(site, browser):
     base, _ = site
     browser.get(urljoin(base, 'search.html?q=receptive_field'))
@@ -149,7 +185,7 @@ def test_screenshots(site, browser):
     "Saved for a person to look at: the home page and one chapter"
     base, _ = site
     ARTIFACTS.mkdir(exist_ok=True)
-    for name in ('index', 'collapse'):
+    for name in ('index', 'collapse', 'solutions', 'arithmetic'):
         browser.get(urljoin(base, f"{name}.html"))
         assert browser.save_screenshot(str(ARTIFACTS/f"{name}.png"))
         assert (ARTIFACTS/f"{name}.png").stat().st_size > 10_000

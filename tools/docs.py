@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROC, SITE_SRC = ROOT/'_proc', ROOT/'_site_src'
 
 # Quarto cell options -> myst-nb cell tags
-_TAGS = {('echo', 'false'): 'remove-input', ('output', 'false'): 'remove-output', ('include', 'false'): 'remove-cell'}
+_TAGS = {('echo', 'false'): 'remove-input', ('output', 'false'): 'remove-output', ('include', 'false'): 'remove-cell',
+         ('code-fold', 'true'): 'hide-input'}   # folded code, shown on click (the worked solutions)
+WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 _re_directive = re.compile(r'^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
 _re_callout = re.compile(r'^:::\s*\{\.callout-(\w+)[^}]*\}\s*$')
 
@@ -58,6 +60,7 @@ def myst_notebook(nb:dict, doc_url:str='')->tuple:
             tags = [t for (k,v),t in _TAGS.items() if opts.get(k) == v]
             if tags: c.setdefault('metadata', {})['tags'] = tags
             for o in c.get('outputs', []):
+                o.get('data', {}).pop(WIDGET_MIME, None)   # a static page shows an explorer's PNG, never a dead widget
                 if 'text/markdown' in o.get('data', {}):
                     md = ''.join(o['data']['text/markdown'])
                     md = re.sub(r'^---\n', '', md)  # show_doc's leading rule: docutils allows rules only between sections
@@ -68,6 +71,7 @@ def myst_notebook(nb:dict, doc_url:str='')->tuple:
         c['metadata'] = {'tags': tags} if tags else {}
         c['id'] = c.get('id') or f"cell-{i}"
     nb['cells'] = cells
+    nb.get('metadata', {}).pop('widgets', None)   # saved widget state would make myst-nb load the widget manager from a CDN
     return nb, fm
 
 def chapter_order(paths):
