@@ -161,18 +161,23 @@ def test_solutions_are_folded_until_clicked(site, browser):
     assert not code.is_displayed()
     browser.execute_script('arguments[0].scrollIntoView()', folds[0])
     folds[0].find_element(By.TAG_NAME, 'summary').click()
-    assert code.is_displayed() and 'solved(' in code.text
-    assert 'right!' in browser.find_element(By.TAG_NAME, 'main').text             # the check outputs stay visible
+    WebDriverWait(browser, 5).until(lambda d: code.is_displayed())
+    assert folds[0].get_attribute('open') is not None and 'solved(' in code.text
+    assert 'right!' in browser.find_element(By.TAG_NAME, 'article').text          # the check outputs stay visible
 
 def test_explorers_are_static_figures(site, browser):
+    "An explorer's cell shows its starting figure: no widget, and not the text fallback"
     base, _ = site
     for name, n_explorers in (('kernels', 1), ('arithmetic', 1), ('explorers', 2)):
         browser.get(urljoin(base, f"{name}.html"))
-        html = browser.page_source
-        assert 'widget-view' not in html and 'jupyter-widgets' not in html, name
-        assert 'an interactive explorer' not in browser.find_element(By.TAG_NAME, 'main').text, name   # the PNG, not the text fallback
-        explore = [c for c in browser.find_elements(By.CSS_SELECTOR, '.cell') if 'explore_' in c.text and c.find_elements(By.CSS_SELECTOR, '.cell_output img')]
-        assert len(explore) >= n_explorers, (name, len(explore))
+        widgets = browser.find_elements(By.CSS_SELECTOR, '.jupyter-widgets, .widget-area, script[type^="application/vnd.jupyter.widget"]')
+        assert not widgets, (name, len(widgets))
+        cells = [c for c in browser.find_elements(By.CSS_SELECTOR, '.cell')
+                 if c.find_elements(By.CSS_SELECTOR, '.cell_input') and c.find_element(By.CSS_SELECTOR, '.cell_input').text.strip().endswith(('explore_kernel(im3)', 'explore_conv_sizes()'))]
+        assert len(cells) == n_explorers, (name, len(cells))
+        for c in cells:
+            out = c.find_element(By.CSS_SELECTOR, '.cell_output')
+            assert out.find_elements(By.TAG_NAME, 'img') and 'interactive explorer' not in out.text, name
 
 def test_search_finds_an_exported_function(site, browser):
     base, _ = site
