@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(RUN) $(MAKE) --no-print-directory nbtest pytest
 
 nbtest:
-	$(BIN)/nbdev-test --n-workers 2 --do-print --timing
+	@start=$$(date +%s); $(BIN)/nbdev-test --n-workers 2 --do-print --timing && echo "nbtest: every notebook passed in $$(( $$(date +%s) - start ))s"
 
 pytest:
 	$(BIN)/python -m pytest

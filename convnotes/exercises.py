@@ -219,7 +219,7 @@ add_exercise('data.4', "What is the shape of the images in one batch, `mnist_dls
 
 # %% ../nbs/80_exercises.ipynb #6d185915
 add_exercise('kernels.1', "Write a 3x3 kernel, in the style of `top_edge`, that responds most strongly to the *right* edge of a "
-             "stroke (ink on the left, background on the right). Any positive multiple of the right kernel counts.",
+             "stroke (ink on the left, background on the right). Any positive multiple of a correct kernel counts.",
     lambda: EDGE_KERNELS['right'], judge=proportional, hint="put weights of one sign on the ink side and the other sign on the background side",
     mistakes=[(lambda: EDGE_KERNELS['left'], "that kernel fires on left edges: the positive weights must sit on the ink, which is on the left"),
               (lambda: EDGE_KERNELS['bottom'], "that is a horizontal edge detector: a right edge is vertical")])
@@ -426,7 +426,7 @@ add_exercise('comparison.1', f"Three seeds of an experiment reach accuracies {',
 add_exercise('comparison.2', "How many training runs does `convnotes reproduce` do with its defaults?",
     lambda: len(EXPERIMENTS)*len(seed_list(inspect.signature(reproduce).parameters['seeds'].default)), hint="every experiment, once per seed",
     mistakes=[(lambda: len(EXPERIMENTS), "every experiment runs once per seed")])
-add_exercise('comparison.3', "Below what accuracy does a 10-class run count as collapsed (`RunRecord.collapsed`)?",
+add_exercise('comparison.3', "Below what accuracy does a 10-class run count as collapsed (see `RunRecord`)?",
     lambda: _collapse_threshold('baseline'), hint="within 10 points of chance",
     mistakes=[(lambda: 0.1, "collapsed means within 10 points *of* chance, which is 0.1 for ten classes")])
 add_exercise('comparison.4', "And a run of the 2-class 3-vs-7 model?",
