@@ -38,7 +38,7 @@ def reproduce(
     records = []
     for exp in exps:
         for seed in seeds:
-            learn, rec = run_experiment(exp, seed, device=device, progress=progress)
+            learn, rec = run_experiment(exp, seed, device=device, progress=progress, with_hist=False)  # a record keeps no histograms
             del learn; gc.collect()  # a Learner and its callbacks refer to each other: free the model now, not later
             records.append(rec)
             save_records(records, out/'results.json')

@@ -70,13 +70,13 @@ def make_learner(
     device=None,      # where to train; fastai's `default_device()` if omitted
     cbs=None,         # extra callbacks
     stats_cls=LeanActivationStats, # the statistics callback: `LeanActivationStats`, or fastai's `ActivationStats`
-    **stats_kwargs,   # passed to it, e.g. `include_paramless=True`
+    **stats_kwargs,   # passed to it, e.g. `include_paramless=True`, or `with_hist=False` to skip the histograms
 )->Learner:
     "A seeded `Learner` for `exp`, watched by `ActivationStats(with_hist=True)` (lean by default)"
     set_seed(seed, reproducible=True)
     dls = mnist_dls(bs=exp.bs, sample=exp.sample, device=device)
     return Learner(dls, simple_cnn(exp.n_out, bn=exp.bn), loss_func=F.cross_entropy, metrics=accuracy,
-                   cbs=[stats_cls(with_hist=True, **stats_kwargs), *L(cbs)])
+                   cbs=[stats_cls(**{'with_hist': True, **stats_kwargs}), *L(cbs)])
 
 # %% ../nbs/05_experiments.ipynb #1547645e
 FIRST_CONV, LAST_HIDDEN_CONV = '0.0', '3.0'
