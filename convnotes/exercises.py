@@ -187,6 +187,8 @@ from .comparison import seed_list, summarize, reproduce
 # %% ../nbs/80_exercises.ipynb #d6008e13
 def _book_three()->Tensor: return load_mnist()['training'][0][12].float()   # the book's digit, as in chapter 01
 def _n_batches(bs, valid=False): return len(mnist_dls(bs).valid if valid else mnist_dls(bs).train)
+def _blank_normalized(): dls = mnist_dls(); return (0 - dls.mean)/dls.std
+def _constant_accuracy(): y = load_mnist()['testing'][1]; return y.bincount().max().item()/len(y)   # always predicting the commonest digit
 
 @functools.lru_cache(maxsize=None)
 def collapses(
@@ -210,7 +212,7 @@ add_exercise('data.2', "How many training images does the 3-vs-7 sample (`mnist_
     mistakes=[(lambda: 2*6000, "MNIST's classes are not equally common: count the 3s and 7s rather than assuming 6,000 each")])
 add_exercise('data.3', "`mnist_dls` normalizes with the training pixels' mean and std (`dls.mean`, `dls.std`, on the 0-1 scale). "
              "What value does a blank background pixel (0) have after normalization? Two decimals are enough.",
-    lambda: (0 - mnist_dls().mean)/mnist_dls().std, tol=2e-2, hint="normalized = (pixel - mean) / std",
+    _blank_normalized, tol=2e-2, hint="normalized = (pixel - mean) / std",
     mistakes=[(lambda: 0.0, "normalization subtracts the mean, so a 0 does not stay 0"),
               (lambda: -mnist_dls().mean, "you subtracted the mean; now divide by the std too")])
 add_exercise('data.4', "What is the shape of the images in one batch, `mnist_dls(bs=64).one_batch()[0].shape`?",
@@ -333,7 +335,7 @@ add_exercise('experiments.4', "After one epoch at bs 512 on full MNIST, how many
 def _relu_grad_at(v): x = tensor(v, requires_grad=True); F.relu(x).backward(); return x.grad.item()
 
 add_exercise('collapse.1', "A collapsed model predicts the same digit for every image. What is the best test-set accuracy it can get?",
-    lambda: load_mnist()['testing'][1].bincount().max().item()/len(load_mnist()['testing'][1]), tol=1e-4,
+    _constant_accuracy, tol=1e-4,
     hint="it is right exactly on the images of the digit it predicts",
     mistakes=[(lambda: 0.1, "the ten digits are not equally common in the test set: count them with `y.bincount()`")])
 add_exercise('collapse.2', "What cross-entropy loss does a 10-class model get when its outputs are equal for every class (uniform probabilities)? Three decimals.",

@@ -51,7 +51,7 @@ class Explorer:
         plt.close(self.fig)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {**self.widget._repr_mimebundle_(), 'image/png': _png(self.draw(**self.values)),
+        return {**self.widget._repr_mimebundle_(), 'image/png': _png(self.fig),   # the figure of the current values, drawn by `redraw`
                 'text/plain': f"{self.title} (an interactive explorer: run the notebook to use it)"}
 
 # %% ../nbs/81_explorers.ipynb #a6dbb844
