@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(RUN) $(MAKE) --no-print-directory nbtest pytest
 
+# Two notebooks train at once: OpenMP's default spin-waiting would make each burn the cores the other needs
+# (`make bench` measures it). PASSIVE only changes how idle threads wait: results are bit for bit the same.
 nbtest:
-	@start=$$(date +%s); $(BIN)/nbdev-test --n-workers 2 --do-print --timing && echo "nbtest: every notebook passed in $$(( $$(date +%s) - start ))s"
+	@start=$$(date +%s); OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/nbdev-test --n-workers 2 --do-print --timing && echo "nbtest: every notebook passed in $$(( $$(date +%s) - start ))s"
 
 pytest:
 	$(BIN)/python -m pytest

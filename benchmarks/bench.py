@@ -8,9 +8,10 @@
 each with and without activation statistics (`with_hist=True`): fastai's `ActivationStats` for the book,
 convnotes' `LeanActivationStats` (the same numbers, without the discarded work) for convnotes, and forward hooks
 computing the same statistics for the floor; at bs 512 and 64. Prints a Markdown table of medians after a warm-up, the ratios, cached and
-uncached `load_mnist()` times, peak memory, and the machine. Timings are a benchmark, not a test.
+uncached `load_mnist()` times, peak memory, and the machine. Then the cost of two processes training at once (what
+`make nbtest` does) under OpenMP's default and passive wait policies. Timings are a benchmark, not a test.
 """
-import argparse, gc, os, platform, resource, statistics, time, warnings
+import argparse, gc, os, platform, resource, statistics, subprocess, sys, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
@@ -70,6 +71,30 @@ def median_times(fns:dict, repeats:dict)->dict:
             if r < repeats[k]: times[k].append(timed(f))
     return {k: statistics.median(v) for k,v in times.items()}
 
+def child_epochs(bs:int, n:int):
+    "Run by `bench.py --child BS N` in a fresh process: a warm-up convnotes epoch, then the median of `n` timed ones"
+    dls = mnist_dls(bs=bs)
+    fastai_epoch(dls, False)
+    print(statistics.median(fastai_epoch(dls, False) for _ in range(n)))
+
+def epochs_in_processes(n_procs:int, bs:int, n:int, policy:str|None)->list:
+    "Median epoch time of each of `n_procs` processes training at once, with `OMP_WAIT_POLICY=policy` (None: OpenMP's default)"
+    env = {k:v for k,v in os.environ.items() if k != 'OMP_WAIT_POLICY'} | ({'OMP_WAIT_POLICY': policy} if policy else {})
+    procs = [subprocess.Popen([sys.executable, __file__, '--child', str(bs), str(n)], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(n_procs)]
+    outs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs): raise RuntimeError(f"a child training process failed (exit codes {[p.returncode for p in procs]}); see its error above")
+    return [float(o.split()[-1]) for o in outs]
+
+def concurrency_rows(bs:int, n:int)->list:
+    "Epoch times alone and two at once, under the default (spinning) and the passive OpenMP wait policy"
+    rows = []
+    for policy in (None, 'PASSIVE'):
+        alone, two = epochs_in_processes(1, bs, n, policy), epochs_in_processes(2, bs, n, policy)
+        rows.append(dict(policy=policy or 'default (spin)', alone=alone[0], two=statistics.mean(two)))
+        print(f"OMP_WAIT_POLICY {policy}: alone {alone[0]:.2f}s, two at once {two}", flush=True)
+    return rows
+
 def machine():
     cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor()) \
           if os.path.exists('/proc/cpuinfo') else platform.processor()
@@ -81,7 +106,10 @@ def main():
     p.add_argument('--book-repeats', type=int, default=1, help="timed runs for the slow book pipeline (default 1)")
     p.add_argument('--bs', default='512,64', help="batch sizes (default 512,64)")
     p.add_argument('--out', type=Path, default=None, help="also write the report (Markdown) to this file")
+    p.add_argument('--concurrency-repeats', type=int, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
+    p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.child: return child_epochs(*args.child)
 
     t = time.perf_counter(); load_mnist(rebuild=True); t_decode = time.perf_counter() - t
     t = time.perf_counter(); load_mnist(); t_cached = time.perf_counter() - t
@@ -111,6 +139,21 @@ def main():
         lines.append(f"\n`ActivationStats(with_hist=True)` adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs}.")
     lines.append(f"\n`load_mnist()`: first (decoding the PNGs) {t_decode:.1f}s, cached {t_cached:.3f}s. "
                  f"Peak resident memory of the benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20:.2f} GiB.")
+    if args.concurrency_repeats:
+        conc = concurrency_rows(512, args.concurrency_repeats)
+        lines += ["\n## Two processes training at once\n",
+                  "`make nbtest` runs two notebooks at once (`nbdev-test --n-workers 2`), each with torch's two threads. By default "
+                  "OpenMP threads *spin* while they wait for work, burning the cores the other process needs. Convnotes epochs at "
+                  f"bs 512 (median of {args.concurrency_repeats} per process after a warm-up; two at once: mean of the two processes):\n",
+                  "| `OMP_WAIT_POLICY` | one process alone (s) | each of two at once (s) | two at once / alone |", "|---|---|---|---|"]
+        lines += [f"| {r['policy']} | {r['alone']:.2f} | {r['two']:.2f} | {r['two']/r['alone']:.1f} |" for r in conc]
+        spin, passive = conc
+        alone = (f"Alone, passive waiting costs {passive['alone']/spin['alone']-1:.0%} here (sleeping threads take time to wake for "
+                 "each of the many small parallel regions), so only `make nbtest` sets it" if passive['alone'] > 1.05*spin['alone']
+                 else f"Alone, passive waiting costs nothing measurable here ({passive['alone']/spin['alone']-1:+.0%})")
+        lines.append("\nSo `make nbtest` sets `OMP_WAIT_POLICY=PASSIVE`. It changes only how idle threads wait, not how work is split: "
+                     f"results are bit for bit the same (`tests/test_threads.py`). {alone}. Running two notebooks at once on a "
+                     "laptop? Start Jupyter with `OMP_WAIT_POLICY=PASSIVE jupyter lab`.")
     text = '\n'.join(lines) + '\n'
     print('\n' + text)
     if args.out:
