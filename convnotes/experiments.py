@@ -6,7 +6,7 @@ Docs: https://convnotes.github.io/convnotes/experiments.html.md"""
 
 # %% ../nbs/05_experiments.ipynb #34cb0210
 from __future__ import annotations
-import contextlib, json, platform, time, warnings
+import contextlib, ctypes, json, platform, sys, time, warnings
 from dataclasses import dataclass, asdict, field
 import fastai, numpy as np
 from fastai.vision.all import *
@@ -14,9 +14,9 @@ from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'Experiment', 'LeanActivationStats', 'make_learner', 'hooked_names',
-           'layer_idx', 'show_activations', 'activation_summary', 'RunRecord', 'run_experiment', 'get_experiment',
-           'save_records', 'load_records']
+__all__ = ['EXPERIMENTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'Experiment', 'release_free_memory', 'LeanActivationStats',
+           'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'activation_summary', 'RunRecord',
+           'run_experiment', 'get_experiment', 'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -52,6 +52,13 @@ EXPERIMENTS = {e.name: e for e in [
 ]}
 
 # %% ../nbs/05_experiments.ipynb #529567f0
+def release_free_memory()->bool: # whether there was an allocator to ask (glibc, so Linux)
+    "Hand memory that the C allocator keeps but nothing uses back to the operating system"
+    if not sys.platform.startswith('linux'): return False
+    try: ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError): return False   # not glibc (e.g. musl): nothing to ask
+    return True
+
 class LeanActivationStats(ActivationStats):
     "fastai's `ActivationStats`, recording the same statistics without the work it discards"
     name = 'activation_stats'   # so it is `learn.activation_stats`, as fastai's is
@@ -62,6 +69,7 @@ class LeanActivationStats(ActivationStats):
         res = {'mean': o.mean().item(), 'std': o.std().item(), 'near_zero': (o<=0.05).sum().item()/o.numel()}
         if self.with_hist: res['hist'] = o.histc(40, 0, 10)
         return res
+    def after_epoch(self): release_free_memory()   # what the epoch freed goes back to the system
 
 # %% ../nbs/05_experiments.ipynb #56d6e6f7
 def make_learner(
