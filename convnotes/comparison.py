@@ -48,7 +48,7 @@ def reproduce(
 
 # %% ../nbs/10_comparison.ipynb #1ed21f12
 def summarize(records:list)->pd.DataFrame:
-    "One row per experiment: accuracy mean ± std, collapses, valid loss, late % near zero in the last hidden conv, s/epoch"
+    "One row per experiment: accuracy mean ± std, collapses, valid loss, late % near zero of what the last hidden ReLU receives, s/epoch"
     rows = []
     for name in dict.fromkeys(r.experiment for r in records):
         rs = [r for r in records if r.experiment==name]
@@ -56,7 +56,7 @@ def summarize(records:list)->pd.DataFrame:
         rows.append(dict(experiment=name, recipe=str(get_experiment(name)).split(': ', 1)[1], seeds=len(rs),
             acc_mean=acc.mean(), acc_std=acc.std(ddof=1) if len(rs)>1 else 0., collapsed=sum(r.collapsed for r in rs),
             valid_loss=np.mean([r.valid_loss for r in rs]),
-            near_zero=np.mean([r.layer(LAST_HIDDEN_CONV)['late']['near_zero'] for r in rs]),
+            near_zero=np.mean([r.relu_input['late']['near_zero'] for r in rs]),
             sec_per_epoch=np.mean([r.seconds/r.config['epochs'] for r in rs]), book=get_experiment(name).book))
     return pd.DataFrame(rows)
 
@@ -72,10 +72,10 @@ def results_markdown(records:list)->str:
              f"{r.valid_loss:.4f}", f"{r.near_zero:.1%}", f"{r.sec_per_epoch:.1f}", '' if pd.isna(r.book) else f"{r.book:.4f}")  # pandas stores a missing book value as NaN
             for r in df.itertuples()]
     header = ('experiment', 'recipe', 'seeds', 'accuracy (mean ± std)', 'collapsed', 'valid loss',
-              f'% near zero, last hidden conv ({LAST_HIDDEN_CONV}), late', 's / epoch', 'book accuracy')
+              '% near zero, input of the last hidden ReLU, late', 's / epoch', 'book accuracy')
     r0 = records[0]
     return (f"# convnotes: training-stability results\n\n{_md_table(header, rows)}\n\n"
-            f"Seeds: {sorted({r.seed for r in records})}. Device: {r0.device}. Versions: "
+            f"Seeds: {sorted({r.seed for r in records})}. Device: {r0.device} ({r0.machine}). Versions: "
             + ', '.join(f"{k} {v}" for k,v in r0.versions.items())
             + f". Total training time: {sum(r.seconds for r in records):.0f}s.\n")
 
@@ -85,16 +85,16 @@ def _colors(records):
     return {n: plt.cm.tab10(i % 10) for i,n in enumerate(names)}
 
 def plot_near_zero(records:list, ax=None):
-    "% near zero of the last hidden conv layer over training, one line per run, one colour per experiment"
+    "% near zero of what the last hidden ReLU receives, over training, one line per run, one colour per experiment"
     if ax is None: _, ax = plt.subplots(figsize=(9, 4.5))
     colors, labelled = _colors(records), set()
     for r in records:
-        curve = np.array(r.layer(LAST_HIDDEN_CONV)['near_zero_curve'])*100
+        curve = np.array(r.relu_input['near_zero_curve'])*100
         ax.plot(np.linspace(0, 1, len(curve)), curve, color=colors[r.experiment], alpha=0.8, lw=1.2,
                 label=None if r.experiment in labelled else r.experiment)
         labelled.add(r.experiment)
     ax.set(xlabel='fraction of training done', ylabel='% of outputs <= 0.05', ylim=(0, 101),
-           title=f'Dead units: % near zero in the last hidden conv layer ({LAST_HIDDEN_CONV}), every run')
+           title='Dead units: % near zero of what the last hidden ReLU receives, every run')
     ax.legend(fontsize=8, loc='lower right')
     return ax
 

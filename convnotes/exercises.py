@@ -411,16 +411,17 @@ add_exercise('batchnorm.4', "Predict, then run: BatchNorm after every ReLU, full
     mistakes=[(_not(lambda: collapses(512, 0.06, bn='after')), "run it and see: does BatchNorm still need the warm-up?")])
 
 # %% ../nbs/80_exercises.ipynb #950a6252
-def _record(exp:str, accuracy:float, seed:int=42)->RunRecord:
-    "A stand-in `RunRecord` with only what `summarize` reads"
+_TEST_DIGITS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)   # test images of each digit (chapter 00)
+
+def _record(exp:str, accuracy:float, seed:int=42, pred_counts=(1000,)*10)->RunRecord:
+    "A stand-in `RunRecord` of a 10-class run with only what `summarize` and `collapsed` read"
     return RunRecord(exp, dict(EXPERIMENTS[exp].__dict__), seed, [dict(epoch=0, train_loss=0., valid_loss=0., accuracy=accuracy)],
-                     [dict(name=LAST_HIDDEN_CONV, late=dict(near_zero=0.))], 1., 'cpu')
+                     list(pred_counts), list(_TEST_DIGITS), [dict(name=LAST_HIDDEN_CONV, late=dict(near_zero=0.), dead_from=None)], 1., 'cpu')
 
 _accs = (0.9766, 0.9745, 0.9787)
+_favours_ones = (400, 6000, 400, 400, 400, 400, 400, 400, 400, 800)   # 6,000 of 10,000 test images called a 1
 
-def _collapse_threshold(exp):
-    "The lowest accuracy (in steps of 0.001) at which a run of `exp` no longer counts as collapsed"
-    return first(a/1000 for a in range(1001) if not _record(exp, a/1000).collapsed)
+def _share_of_sevens(): y = mnist_dls(sample=True).valid_ds.tensors[1]; return (y == 1).float().mean().item()   # label 1 is the digit 7
 
 add_exercise('comparison.1', f"Three seeds of an experiment reach accuracies {', '.join(map(str, _accs))}. What standard deviation does the comparison table report? Four significant digits.",
     lambda: float(summarize([_record('one_cycle', a, s) for s,a in enumerate(_accs)]).acc_std[0]), hint="the sample standard deviation of three numbers",
@@ -428,9 +429,12 @@ add_exercise('comparison.1', f"Three seeds of an experiment reach accuracies {',
 add_exercise('comparison.2', "How many training runs does `convnotes reproduce` do with its defaults?",
     lambda: len(EXPERIMENTS)*len(seed_list(inspect.signature(reproduce).parameters['seeds'].default)), hint="every experiment, once per seed",
     mistakes=[(lambda: len(EXPERIMENTS), "every experiment runs once per seed")])
-add_exercise('comparison.3', "Below what accuracy does a 10-class run count as collapsed (see `RunRecord`)?",
-    lambda: _collapse_threshold('baseline'), hint="within 10 points of chance",
-    mistakes=[(lambda: 0.1, "collapsed means within 10 points *of* chance, which is 0.1 for ten classes")])
-add_exercise('comparison.4', "And a run of the 2-class 3-vs-7 model?",
-    lambda: _collapse_threshold('sample'), hint="chance is different with two classes",
-    mistakes=[(lambda: _collapse_threshold('baseline'), "with two classes, chance accuracy is 0.5")])
+add_exercise('comparison.3', "A 10-class run ends at accuracy 0.18 and calls 6,000 of the 10,000 test images a 1 (1,135 of them are 1s). "
+             "Does it count as collapsed (`RunRecord.collapsed`)? True or False.",
+    lambda: _record('baseline', 0.18, pred_counts=_favours_ones).collapsed,
+    hint="compare its accuracy with the share of the test set that is the class it predicts most",
+    mistakes=[(lambda: not _record('baseline', 0.18, pred_counts=_favours_ones).collapsed,
+               "a collapsed model answers one class, so its accuracy is that class's share (0.1135 for the 1s) within one point; 0.18 is further than that")])
+add_exercise('comparison.4', "A collapsed 3-vs-7 model calls every test image a 7. What accuracy does it get? Four decimals.",
+    _share_of_sevens, tol=1e-4, hint="count the 7s among the sample's test images",
+    mistakes=[(lambda: 0.5, "the sample's test set does not hold as many 7s as 3s: count them")])

@@ -14,9 +14,10 @@ from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'Experiment', 'release_free_memory', 'LeanActivationStats',
-           'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'activation_summary', 'RunRecord',
-           'run_experiment', 'get_experiment', 'save_records', 'load_records']
+__all__ = ['EXPERIMENTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment',
+           'release_free_memory', 'LeanActivationStats', 'machine', 'PredictionCounts', 'make_learner', 'hooked_names',
+           'layer_idx', 'show_activations', 'dead_from', 'activation_summary', 'RunRecord', 'run_experiment',
+           'get_experiment', 'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -71,6 +72,31 @@ class LeanActivationStats(ActivationStats):
         return res
     def after_epoch(self): release_free_memory()   # what the epoch freed goes back to the system
 
+# %% ../nbs/05_experiments.ipynb #a1c0de01
+def _cpu_model()->str:
+    try: lines = Path('/proc/cpuinfo').read_text().splitlines()
+    except OSError: lines = []
+    return first(l.split(':', 1)[1].strip() for l in lines if l.startswith('model name')) or platform.processor() or platform.machine()
+
+def machine(
+    device=None, # a torch device, or its name; fastai's `default_device()` if omitted
+)->str:          # e.g. 'NVIDIA H200', or 'AMD EPYC 7B13 (CPU), torch on 2 threads'
+    "The hardware behind `device`, in words: the GPU's name, or the CPU's model and how many threads torch uses"
+    device = torch.device(device or default_device())
+    if device.type == 'cuda': return torch.cuda.get_device_name(device)
+    if device.type == 'cpu': return f"{_cpu_model()} (CPU), torch on {torch.get_num_threads()} thread{'s'*(torch.get_num_threads()>1)}"
+    return device.type
+
+# %% ../nbs/05_experiments.ipynb #a1c0de05
+class PredictionCounts(Callback):
+    "At the last validation: how many images the model assigns to each class (`preds`), and how many there are (`labels`)"
+    def before_validate(self): self.preds = self.labels = 0
+    def after_batch(self):
+        if self.training: return
+        n = self.pred.shape[1]
+        self.preds = self.preds + self.pred.argmax(1).bincount(minlength=n)
+        self.labels = self.labels + self.y.bincount(minlength=n)
+
 # %% ../nbs/05_experiments.ipynb #56d6e6f7
 def make_learner(
     exp:Experiment,   # the recipe
@@ -78,16 +104,21 @@ def make_learner(
     device=None,      # where to train; fastai's `default_device()` if omitted
     cbs=None,         # extra callbacks
     stats_cls=LeanActivationStats, # the statistics callback: `LeanActivationStats`, or fastai's `ActivationStats`
+    watch:list=None,  # names of the layers to record (e.g. `['3.0']`); every layer with parameters if omitted
     **stats_kwargs,   # passed to it, e.g. `include_paramless=True`, or `with_hist=False` to skip the histograms
 )->Learner:
-    "A seeded `Learner` for `exp`, watched by `ActivationStats(with_hist=True)` (lean by default)"
+    "A seeded `Learner` for `exp`, watched by `ActivationStats(with_hist=True)` (lean by default) and `PredictionCounts`"
     set_seed(seed, reproducible=True)
     dls = mnist_dls(bs=exp.bs, sample=exp.sample, device=device)
-    return Learner(dls, simple_cnn(exp.n_out, bn=exp.bn), loss_func=F.cross_entropy, metrics=accuracy,
-                   cbs=[stats_cls(**{'with_hist': True, **stats_kwargs}), *L(cbs)])
+    model = simple_cnn(exp.n_out, bn=exp.bn)
+    modules = [model.get_submodule(n) for n in watch] if watch else None
+    return Learner(dls, model, loss_func=F.cross_entropy, metrics=accuracy,
+                   cbs=[stats_cls(modules=modules, **{'with_hist': True, **stats_kwargs}), PredictionCounts(), *L(cbs)])
 
 # %% ../nbs/05_experiments.ipynb #1547645e
 FIRST_CONV, LAST_HIDDEN_CONV = '0.0', '3.0'
+DEAD_SHARE = 0.99   # a layer is dead when at least this share of its outputs is near zero
+LAST_RELU_INPUT = {None: '3.0', 'after': '3.0', 'before': '3.1'}   # what the last hidden ReLU receives, by BatchNorm order
 
 def hooked_names(learn:Learner)->list:
     "Names (as in `named_modules`) of the layers `learn.activation_stats` recorded, in its order"
@@ -123,38 +154,73 @@ def _phase(stats, frac):
     return {when: {k_: float(np.mean(s[sl])) for k_,s in zip(('mean','std','near_zero'), stats)}
             for when,sl in (('early', slice(None, k)), ('late', slice(-k, None)))}
 
+def dead_from(
+    near_zero:list,          # a layer's near-zero share after every training batch
+    share:float=DEAD_SHARE,  # the share from which a layer counts as dead
+)->int|None:                 # the first batch of the dead stretch that lasts to the end; None if it ends alive
+    "The first batch from which `near_zero` stays at or above `share` to the end of training"
+    alive = np.flatnonzero(np.asarray(near_zero) < share)
+    start = int(alive[-1]) + 1 if len(alive) else 0
+    return start if start < len(near_zero) else None
+
 def activation_summary(
     learn:Learner,  # a `Learner` trained with `ActivationStats`
     frac:float=0.1, # fraction of batches that counts as "early" and as "late"
 )->list:
-    "Per hooked layer: name, type, early and late mean/std/near-zero, and the near-zero curve"
+    "Per hooked layer: name, type, early and late mean/std/near-zero, the near-zero curve, and the batch it died at"
     st = learn.activation_stats
     def summary(i, name, m):
         stats = [list(o) for o in st.layer_stats(i)]   # mean, std, near_zero per batch
-        return dict(name=name, type=type(m).__name__, **_phase(stats, frac), near_zero_curve=_bin_means(stats[2]))
+        return dict(name=name, type=type(m).__name__, **_phase(stats, frac), near_zero_curve=_bin_means(stats[2]),
+                    dead_from=dead_from(stats[2]))
     return [summary(i, n, m) for i,(n,m) in enumerate(zip(hooked_names(learn), st.modules))]
 
 # %% ../nbs/05_experiments.ipynb #fa5a7f4e
+COLLAPSE_TOL = 0.01   # a collapsed model's accuracy is within this of its favourite class's share of the test set
+
 @dataclass
 class RunRecord:
-    "What one seeded run did: its recipe, metrics per epoch, activations, time and place"
+    "What one seeded run did: its recipe, metrics per epoch, predictions, activations, time and place"
     experiment:str     # name of the `Experiment`
     config:dict        # the recipe's fields
     seed:int
     epochs:list        # per epoch: train_loss, valid_loss, accuracy
+    pred_counts:list   # at the last validation: how many test images the model assigned to each class
+    label_counts:list  # how many test images there are of each class
     layers:list        # `activation_summary` of the run
     seconds:float      # wall time of training
-    device:str
+    device:str         # where it trained, e.g. 'cpu' or 'cuda:0'
+    machine:str = ''   # the hardware behind `device`, in words (`machine`)
     versions:dict = field(default_factory=dict)
 
     @property
     def accuracy(self): return self.epochs[-1]['accuracy']
     @property
-    def collapsed(self):
-        "Did training fail, ending within 10 points of chance accuracy (0.1 for ten classes, 0.5 for two)?"
-        return self.accuracy < 1/(2 if self.config['sample'] else 10) + 0.1
-    @property
     def valid_loss(self): return self.epochs[-1]['valid_loss']
+    @property
+    def top_class(self)->int:
+        "The class the model predicted most often"
+        return int(np.argmax(self.pred_counts))
+    @property
+    def top_class_share(self)->float:
+        "That class's share of the test images: the accuracy of a model that always predicts it"
+        return self.label_counts[self.top_class] / sum(self.label_counts)
+    @property
+    def collapsed(self)->bool:
+        "Did the model collapse to one class: is its accuracy within `COLLAPSE_TOL` of its favourite class's share?"
+        return abs(self.accuracy - self.top_class_share) <= COLLAPSE_TOL
+    @property
+    def relu_input(self)->dict:
+        "Summary of the layer the last hidden ReLU receives: the last hidden conv, or its BatchNorm when that comes first"
+        return self.layer(LAST_RELU_INPUT[self.config.get('bn')])
+    @property
+    def dead(self)->bool:
+        "Did the last hidden ReLU die: at least `DEAD_SHARE` of its inputs near zero over the last 10% of batches?"
+        return self.relu_input['late']['near_zero'] >= DEAD_SHARE
+    @property
+    def died_at(self)->int|None:
+        "The training batch from which the last hidden ReLU stayed dead to the end, if it did"
+        return self.relu_input['dead_from']
     def layer(self, name): return first(l for l in self.layers if l['name']==name)
     def to_dict(self): return asdict(self)
     @classmethod
@@ -172,11 +238,11 @@ def run_experiment(
     seed:int=42,        # seed for data order and initial weights
     device=None,        # where to train; fastai's `default_device()` if omitted
     progress:bool=True, # show fastai's progress bar and metrics table
-    **stats_kwargs,     # passed to `ActivationStats`
+    **kwargs,           # passed to `make_learner`: `watch`, and `ActivationStats`'s own options
 )->tuple:               # (the trained `Learner`, its `RunRecord`)
     "Train one seeded run of `exp` with `ActivationStats(with_hist=True)` and record what happened"
     exp = get_experiment(exp)
-    learn = make_learner(exp, seed, device=device, **stats_kwargs)
+    learn = make_learner(exp, seed, device=device, **kwargs)
     quiet = contextlib.nullcontext() if progress else contextlib.ExitStack()
     if not progress: quiet.enter_context(learn.no_bar()); quiet.enter_context(learn.no_logging())
     start = time.perf_counter()
@@ -185,8 +251,9 @@ def run_experiment(
         warnings.filterwarnings('ignore', message=r'You are shadowing an attribute \(modules\)')
         getattr(learn, exp.method)(exp.epochs, exp.lr)
     seconds = time.perf_counter() - start
-    rec = RunRecord(exp.name, asdict(exp), seed, _epoch_metrics(learn), activation_summary(learn), seconds,
-                    str(learn.dls.device), _versions())
+    counts = learn.prediction_counts
+    rec = RunRecord(exp.name, asdict(exp), seed, _epoch_metrics(learn), counts.preds.tolist(), counts.labels.tolist(),
+                    activation_summary(learn), seconds, str(learn.dls.device), machine(learn.dls.device), _versions())
     return learn, rec
 
 def get_experiment(exp:Experiment|str)->Experiment:
