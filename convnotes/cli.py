@@ -8,16 +8,23 @@ Docs: https://convnotes.github.io/convnotes/cli.html.md"""
 from __future__ import annotations
 import argparse, sys, time
 from pathlib import Path
-from .data import load_mnist, mnist_path
-from .experiments import EXPERIMENTS
-from .comparison import reproduce
 
 # %% auto #0
-__all__ = ['data_cmd', 'experiment_names', 'positive_int', 'reproduce_cmd', 'parser', 'main']
+__all__ = ['UsageError', 'checked', 'data_cmd', 'experiment_names', 'positive_int', 'device_arg', 'reproduce_cmd', 'number_list',
+           'shard_arg', 'sweep_cmd', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #839576bd
+class UsageError(Exception):
+    "A mistake of the user's: `main` prints it as one line and exits with code 2"
+
+def checked(f, *args, **kwargs):
+    "`f(*args, **kwargs)`, with a `ValueError` (a bad value the user gave) turned into a `UsageError`"
+    try: return f(*args, **kwargs)
+    except ValueError as e: raise UsageError(str(e)) from None
+
 def data_cmd(args):
     "Find (or download) MNIST, build the decoded cache, and print a summary"
+    from convnotes.data import load_mnist, mnist_path
     t0 = time.perf_counter()
     path = mnist_path()
     mnist = load_mnist(path, rebuild=args.rebuild)
@@ -28,6 +35,7 @@ def data_cmd(args):
 # %% ../nbs/90_cli.ipynb #78a02852
 def experiment_names(s:str)->list:
     "Parse a comma-separated list of experiment names, refusing unknown ones with the valid choices"
+    from convnotes.experiments import EXPERIMENTS
     names = [n.strip() for n in s.split(',') if n.strip()]
     bad = [n for n in names if n not in EXPERIMENTS]
     if bad or not names:
@@ -41,16 +49,69 @@ def positive_int(s:str)->int:
     if n < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {s!r}")
     return n
 
+def device_arg(s:str):
+    "Parse a torch device ('cpu', 'cuda', 'cuda:1', ...), refusing one this machine does not have"
+    import torch
+    try: d = torch.device(s)
+    except (RuntimeError, ValueError): raise argparse.ArgumentTypeError(f"not a device: {s!r}; try 'cpu' or 'cuda'") from None
+    if d.type == 'cuda' and not torch.cuda.is_available(): raise argparse.ArgumentTypeError(f"{s!r}: this machine has no CUDA GPU that PyTorch can use")
+    return d
+
+def _interrupted(kept:str=None)->int:
+    "Say that Ctrl-C stopped the job (and what it kept); the exit code for it"
+    print("convnotes: interrupted" + (f"; {kept}; run the same command again to go on from there" if kept else ''), file=sys.stderr)
+    return 130
+
 def reproduce_cmd(args):
     "Run the experiments and write the comparison"
-    t0 = time.perf_counter()
-    reproduce(args.only, seeds=args.seeds, out=args.out)
-    print(f"wrote {args.out}/results.json, results.md, near_zero.png, accuracy.png in {time.perf_counter()-t0:.0f}s")
+    from convnotes.data import writable_dir
+    from convnotes.experiments import load_records
+    from convnotes.comparison import reproduce
+    out, t0 = checked(writable_dir, args.out), time.perf_counter()
+    try: reproduce(args.only, seeds=args.seeds, out=out, device=args.device)
+    except KeyboardInterrupt:
+        n = len(load_records(out/'results.json')) if (out/'results.json').exists() else 0
+        return _interrupted(f"{n} finished run{'s'*(n!=1)} kept in {out/'results.json'}")
+    print(f"wrote {out}/results.json, results.md, near_zero.png, accuracy.png in {time.perf_counter()-t0:.0f}s")
+    return 0
+
+# %% ../nbs/90_cli.ipynb #c11a0002
+def number_list(kind):
+    "An argparse type: a comma-separated list of `kind`s"
+    def parse(s:str)->tuple:
+        try: return tuple(kind(x) for x in s.split(','))
+        except ValueError: raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {s!r}") from None
+    return parse
+
+def shard_arg(s:str)->tuple:
+    "Parse 'i/n': shard i of n, 0 <= i < n"
+    try: i, n = map(int, s.split('/'))
+    except ValueError: i = n = 0
+    if not 0 <= i < n: raise argparse.ArgumentTypeError(f"a shard is i/n with 0 <= i < n, e.g. 0/2 and 1/2; got {s!r}")
+    return i, n
+
+def sweep_cmd(args):
+    "Run (or merge) a collapse-map sweep and write its report"
+    from convnotes.data import writable_dir
+    from convnotes.collapse_map import Grid, DEFAULT_GRID, QUICK_GRID, sweep, merge, finished_runs
+    out = checked(writable_dir, args.out)
+    if args.merge:
+        runs = checked(merge, out)
+        print(f"merged {len(runs)} runs into {out}/sweep.json, sweep.md and the figures")
+        return 0
+    base = QUICK_GRID if args.quick else DEFAULT_GRID
+    grid = checked(Grid, args.lrs or base.lrs, args.bss or base.bss, args.recipes or base.recipes, args.seeds or base.seeds)
+    try: sweep(grid, out, jobs=args.jobs, part=args.shard, device=args.device)
+    except KeyboardInterrupt:
+        n = len(finished_runs(out))
+        return _interrupted(f"{n} finished run{'s'*(n!=1)} kept in {out}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #13aa4506
 def parser()->argparse.ArgumentParser:
     "The `convnotes` argument parser, one subparser per job"
+    from convnotes.experiments import EXPERIMENTS
+    from convnotes.collapse_map import RECIPES, DEFAULT_GRID, QUICK_GRID
     p = argparse.ArgumentParser(prog='convnotes', description="convnotes: convolutions and CNN training stability on MNIST, with fastai")
     sub = p.add_subparsers(dest='cmd', metavar='COMMAND', required=True)
     d = sub.add_parser('data', help="download (via fastai) or find MNIST and build its decoded cache")
@@ -61,13 +122,36 @@ def parser()->argparse.ArgumentParser:
                    help=f"comma-separated experiments to run (default: all): {', '.join(EXPERIMENTS)}")
     r.add_argument('--seeds', type=positive_int, default=3, metavar='N', help="seeds per experiment, 42, 43, ... (default: 3)")
     r.add_argument('--out', type=Path, default=Path('results'), metavar='DIR', help="output folder (default: results/)")
+    r.add_argument('--device', type=device_arg, default=None, help="where to train, e.g. cpu or cuda (default: the GPU if there is one)")
     r.set_defaults(func=reproduce_cmd)
+    s = sub.add_parser('sweep', help="map how often training collapses over learning rate x batch size x recipe (chapter 11)")
+    s.add_argument('--out', type=Path, default=Path('sweep'), metavar='DIR', help="output folder; a sweep goes on from what it holds (default: sweep/)")
+    s.add_argument('--quick', action='store_true', help=f"a small grid of {len(QUICK_GRID.keys())} runs instead of the default {len(DEFAULT_GRID.keys())}")
+    s.add_argument('--lrs', type=number_list(float), metavar='LRS', help=f"comma-separated learning rates (default: {','.join(map(str, DEFAULT_GRID.lrs))})")
+    s.add_argument('--bss', type=number_list(int), metavar='BSS', help=f"comma-separated batch sizes (default: {','.join(map(str, DEFAULT_GRID.bss))})")
+    s.add_argument('--recipes', type=lambda x: tuple(x.split(',')), metavar='NAMES', help=f"comma-separated recipes: {', '.join(RECIPES)} (default: {','.join(DEFAULT_GRID.recipes)})")
+    s.add_argument('--seeds', type=positive_int, metavar='N', help=f"seeds per cell (default: {DEFAULT_GRID.seeds})")
+    s.add_argument('--jobs', type=positive_int, default=1, metavar='N', help="runs trained side by side, each in its own process (default: 1)")
+    s.add_argument('--shard', type=shard_arg, default=(0, 1), metavar='I/N', help="train only part I of N of the grid, e.g. 0/2")
+    s.add_argument('--merge', action='store_true', help="train nothing: join the results files in --out into sweep.json and the report")
+    s.add_argument('--device', type=device_arg, default=None, help="where to train, e.g. cpu or cuda (default: the GPU if there is one)")
+    s.set_defaults(func=sweep_cmd)
     return p
 
 # %% ../nbs/90_cli.ipynb #757870e9
 def main(
     argv:list=None, # arguments, without the program name; `sys.argv[1:]` if omitted
-)->int:             # exit code: 0 on success, 2 on bad arguments
+)->int:             # exit code: 0 on success, 2 for a mistake in the arguments, 130 if interrupted
     "Entry point of the `convnotes` console script"
-    args = parser().parse_args(argv)
-    return args.func(args)
+    import warnings
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised by a dependency on import
+    try:
+        args = parser().parse_args(argv)
+        return args.func(args)
+    except UsageError as e:
+        print(f"convnotes {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:   # no MNIST, and no network to download it: `mnist_path` says where to put it
+        print(f"convnotes {args.cmd}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt: return _interrupted()

@@ -7,9 +7,10 @@ Docs: https://convnotes.github.io/convnotes/comparison.html.md"""
 # %% ../nbs/10_comparison.ipynb #3aa473fa
 from __future__ import annotations
 import gc, time
+from dataclasses import asdict
 from fastai.vision.all import *
-from .data import atomic_write
-from .experiments import EXPERIMENTS, LAST_HIDDEN_CONV, get_experiment, run_experiment, save_records, load_records
+from .data import atomic_write, writable_dir
+from .experiments import EXPERIMENTS, get_experiment, run_experiment, save_records, load_records
 
 # %% auto #0
 __all__ = ['FIRST_SEED', 'seed_list', 'reproduce', 'summarize', 'results_markdown', 'plot_near_zero', 'plot_accuracy',
@@ -24,6 +25,10 @@ def seed_list(n:int)->list:
     return list(range(FIRST_SEED, FIRST_SEED+n))
 
 # %% ../nbs/10_comparison.ipynb #9cc75d1d
+def _finished(path:Path, device:str)->dict:
+    "Records already in `path` that were trained on `device`, by (experiment, seed)"
+    return {(r.experiment, r.seed): r for r in load_records(path) if r.device == device} if path.exists() else {}
+
 def reproduce(
     names:list=None,     # experiments to run, by name; all of `EXPERIMENTS` if omitted
     seeds:int=3,         # seeds per experiment (42, 43, ...)
@@ -31,18 +36,23 @@ def reproduce(
     progress:bool=True,  # show fastai's progress bar and metrics for every run
     device=None,         # where to train; the GPU if there is one (fastai's `default_device()`)
 )->list:                 # the `RunRecord` of every run
-    "Run `names` with `seeds` seeds each, saving records after every run, then write the comparison report"
+    "Run `names` with `seeds` seeds each, saving records after every run and keeping finished ones, then write the report"
     exps = [get_experiment(n) for n in (names or list(EXPERIMENTS))]
-    seeds, out = seed_list(seeds), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    seeds, out = seed_list(seeds), writable_dir(out)
+    path = out/'results.json'
+    pending = _finished(path, str(device or default_device()))   # finished earlier: kept until replaced below
     records = []
     for exp in exps:
         for seed in seeds:
-            learn, rec = run_experiment(exp, seed, device=device, progress=progress, with_hist=False)  # a record keeps no histograms
-            del learn; gc.collect()  # a Learner and its callbacks refer to each other: free the model now, not later
+            rec = pending.pop((exp.name, seed), None)
+            if rec is not None and rec.config == asdict(exp): print(f"{exp.name} seed {seed}: finished earlier, kept")
+            else:
+                learn, rec = run_experiment(exp, seed, device=device, progress=progress, with_hist=False)  # a record keeps no histograms
+                del learn; gc.collect()  # a Learner and its callbacks refer to each other: free the model now, not later
+                print(f"{exp.name} seed {seed}: accuracy {rec.accuracy:.4f}, valid loss {rec.valid_loss:.4f}, {rec.seconds:.1f}s on {rec.device}")
             records.append(rec)
-            save_records(records, out/'results.json')
-            print(f"{exp.name} seed {seed}: accuracy {rec.accuracy:.4f}, valid loss {rec.valid_loss:.4f}, {rec.seconds:.1f}s on {rec.device}")
+            save_records(records + list(pending.values()), path)
+    save_records(records, path)   # the file and the report hold the same runs
     write_report(records, out)
     return records
 

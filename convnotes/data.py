@@ -14,8 +14,8 @@ from fastai.vision.all import *
 from torch.utils.data import TensorDataset
 
 # %% auto #0
-__all__ = ['SPLITS', 'MNIST_SAMPLE_DIGITS', 'mnist_path', 'fastai_home', 'atomic_write', 'save_npz_atomic', 'load_mnist',
-           'TensorDL', 'mnist_dls', 'mnist_datablock_dls']
+__all__ = ['SPLITS', 'MNIST_SAMPLE_DIGITS', 'mnist_path', 'fastai_home', 'atomic_write', 'save_npz_atomic', 'writable_dir',
+           'load_mnist', 'TensorDL', 'mnist_dls', 'mnist_datablock_dls']
 
 # %% ../nbs/00_data.ipynb #3d289909
 def _no_mnist_msg(url, err):
@@ -97,6 +97,20 @@ def save_npz_atomic(
     if any(a.dtype.hasobject for a in arrays.values()):
         raise ValueError(f"only plain (non-object) arrays can be saved, so they load without pickle: {[k for k,a in arrays.items() if a.dtype.hasobject]}")
     with atomic_write(dest) as f: np.savez(f, **arrays)
+
+# %% ../nbs/00_data.ipynb #b0d1e002
+def writable_dir(
+    path:Path, # the folder results will be written to
+)->Path:       # the same folder, now existing and known to be writable
+    "Create `path` if needed and check that files can be written in it, or raise a `ValueError` saying why not"
+    path = Path(path)
+    blocker = first(p for p in (path, *path.parents) if p.exists() and not p.is_dir())
+    if blocker is not None: raise ValueError(f"cannot write to {path}: {blocker} is a file, not a folder; choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path): pass
+    except OSError as e: raise ValueError(f"cannot write to {path}: {e.strerror or e}; choose another path") from None
+    return path
 
 # %% ../nbs/00_data.ipynb #88315ee7
 def _cache_path(path:Path)->Path: return path.parent/f"{path.name}.npz"

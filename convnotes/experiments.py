@@ -16,8 +16,8 @@ from .models import simple_cnn
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment',
            'release_free_memory', 'LeanActivationStats', 'machine', 'PredictionCounts', 'make_learner', 'hooked_names',
-           'layer_idx', 'show_activations', 'dead_from', 'activation_summary', 'RunRecord', 'run_experiment',
-           'get_experiment', 'save_records', 'load_records']
+           'layer_idx', 'show_activations', 'dead_from', 'activation_summary', 'is_collapse', 'RunRecord',
+           'run_experiment', 'get_experiment', 'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -178,6 +178,13 @@ def activation_summary(
 # %% ../nbs/05_experiments.ipynb #fa5a7f4e
 COLLAPSE_TOL = 0.01   # a collapsed model's accuracy is within this of its favourite class's share of the test set
 
+def is_collapse(
+    accuracy:float,         # the run's final accuracy on the test set
+    top_class_share:float,  # the test-set share of the class it predicted most often
+)->bool:
+    "A run collapsed if it scores what always answering its favourite class would: within `COLLAPSE_TOL`"
+    return abs(accuracy - top_class_share) <= COLLAPSE_TOL
+
 @dataclass
 class RunRecord:
     "What one seeded run did: its recipe, metrics per epoch, predictions, activations, time and place"
@@ -208,7 +215,7 @@ class RunRecord:
     @property
     def collapsed(self)->bool:
         "Did the model collapse to one class: is its accuracy within `COLLAPSE_TOL` of its favourite class's share?"
-        return abs(self.accuracy - self.top_class_share) <= COLLAPSE_TOL
+        return is_collapse(self.accuracy, self.top_class_share)
     @property
     def relu_input(self)->dict:
         "Summary of the layer the last hidden ReLU receives: the last hidden conv, or its BatchNorm when that comes first"
