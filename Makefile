@@ -8,7 +8,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 RUN := tools/with-mnist
 
-.PHONY: install test nbtest pytest reproduce outputs docs serve readme bench sync clean
+.PHONY: install test nbtest nbtest-1thread pytest reproduce collapse-map outputs docs serve readme bench sync clean
 
 install: $(STAMP)
 
@@ -27,12 +27,23 @@ test: $(STAMP)
 nbtest:
 	@start=$$(date +%s); OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/nbdev-test --n-workers 2 --do-print --timing && echo "nbtest: every notebook passed in $$(( $$(date +%s) - start ))s"
 
+## The notebooks again with torch on one thread: seeded numbers move as they would on another CPU, and every
+## lesson must still hold (CI runs both)
+nbtest-1thread: $(STAMP)
+	$(RUN) env OMP_NUM_THREADS=1 $(MAKE) --no-print-directory nbtest
+
 pytest:
 	$(BIN)/python -m pytest
 
 ## The main job: every training experiment with 3 seeds; writes results/results.{json,md} and figures
 reproduce: $(STAMP)
 	$(RUN) $(BIN)/convnotes reproduce --out results
+
+## The collapse map's stored sweep (chapter 11), regenerated: the default grid with 2 jobs (about 40 min on a
+## 2-core CPU; a few on a GPU); sweep/ keeps the runs, so an interrupted run goes on where it stopped
+collapse-map: $(STAMP)
+	$(RUN) $(BIN)/convnotes sweep --jobs 2 --out sweep
+	cp sweep/sweep.json nbs/.collapse_map.json.tmp && mv nbs/.collapse_map.json.tmp nbs/collapse_map.json
 
 ## Re-run every notebook in a real Jupyter kernel and save its outputs (what the docs site shows), then clean
 outputs: $(STAMP)

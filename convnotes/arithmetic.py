@@ -6,12 +6,15 @@ Docs: https://convnotes.github.io/convnotes/arithmetic.html.md"""
 
 # %% ../nbs/02_arithmetic.ipynb #cb656034
 from __future__ import annotations
+import io, struct, tempfile
 from fastai.vision.all import *
 from fastai.callback.hook import layer_info
+from matplotlib.animation import FuncAnimation, PillowWriter
+from .data import atomic_write
 
 # %% auto #0
 __all__ = ['conv_out_size', 'kernel_starts', 'uncovered', 'pool_out_size', 'conv_transpose_out_size', 'layer_out_size',
-           'layer_shapes', 'show_kernel_positions']
+           'layer_shapes', 'show_kernel_positions', 'ConvAnimation', 'animate_conv']
 
 # %% ../nbs/02_arithmetic.ipynb #62a03ba4
 def _check_int(name, v, lo):
@@ -124,3 +127,55 @@ def show_kernel_positions(
     ax.set_xlim(-0.2, total+0.2); ax.set_ylim(-0.8 - 0.4*len(starts), 1.2); ax.axis('off')
     ax.set_title(f"n={n}, ks={ks}, stride={stride}, pad={pad}, dilation={dilation}: {len(starts)} positions", fontsize=9)
     return ax
+
+# %% ../nbs/02_arithmetic.ipynb #a7e10002
+class ConvAnimation:
+    "An animated PNG of a kernel sliding over its input; shown as an image that plays, in Jupyter and on the site"
+    def __init__(self, png:bytes, frames:int, title:str): store_attr()
+    def _repr_png_(self): return self.png
+    def __repr__(self): return f"ConvAnimation({self.title!r}, {self.frames} frames)"
+    def save(self, path:Path):
+        "Write the animated PNG to `path`, atomically"
+        with atomic_write(path) as f: f.write(self.png)
+
+def _slide_grid(n, ks, stride, pad, dilation, transposed):
+    "The grid the kernel slides over: (its size, the kernel's step, the cells that hold input pixels)"
+    if not transposed: return n + 2*pad, stride, {pad + i for i in range(n)}
+    edge = dilation*(ks-1) - pad
+    if edge < 0: raise ValueError(f"pad={pad} is more than dilation*(ks-1) = {dilation*(ks-1)}: the equivalent convolution would crop the input, which this drawing does not show")
+    return (n-1)*stride + 1 + 2*edge, 1, {edge + i*stride for i in range(n)}
+
+def _cells(ax, size, filled, title):
+    "Draw a `size`x`size` grid: cells in `filled` shaded, the others dotted"
+    for i in range(size):
+        for j in range(size):
+            on = i in filled and j in filled
+            ax.add_patch(plt.Rectangle((j-0.5, i-0.5), 1, 1, fc='#a6c8e8' if on else 'white', ec='grey', lw=0.8, ls='-' if on else ':'))
+    ax.set(xlim=(-0.6, size-0.4), ylim=(size-0.4, -0.6), aspect='equal'); ax.axis('off'); ax.set_title(title, fontsize=9)
+
+def animate_conv(
+    n:int, ks:int, stride:int=1, pad:int=0, dilation:int=1, # a square input and kernel, as in `conv_out_size`
+    transposed:bool=False,  # draw `ConvTranspose2d` with these settings instead
+    fps:float=2,            # frames per second
+)->ConvAnimation:
+    "Animate a `ks`x`ks` kernel sliding over an `n`x`n` input: one frame per output position, each filling its output cell"
+    out = conv_transpose_out_size(n, ks, stride, pad, dilation=dilation) if transposed else conv_out_size(n, ks, stride, pad, dilation)
+    size, step, pixels = _slide_grid(n, ks, stride, pad, dilation, transposed)
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(6.4, 3.6), dpi=64, gridspec_kw=dict(width_ratios=[size, out]))
+    _cells(ax_in, size, pixels, f"input {n}x{n}" + (", spread out and padded" if transposed else f", padding {pad}"))
+    _cells(ax_out, out, set(), f"output {out}x{out}")
+    taps = [ax_in.add_patch(plt.Rectangle((0, 0), 1, 1, fc='#1f4e9e', alpha=0.7)) for _ in range(ks*ks)]
+    done = [[ax_out.add_patch(plt.Rectangle((j-0.5, i-0.5), 1, 1, fc='#1f4e9e', alpha=0, ec='grey')) for j in range(out)] for i in range(out)]
+    kind = 'transposed conv' if transposed else 'conv'
+    title = f"{kind}: {n}x{n} input, kernel {ks}, stride {stride}, padding {pad}, dilation {dilation}: {out}x{out} output"
+    fig.suptitle(title, fontsize=9); fig.subplots_adjust(top=0.8)
+    def draw(f):
+        i, j = divmod(f, out)
+        for t,(a,b) in zip(taps, ((a, b) for a in range(ks) for b in range(ks))):
+            t.set_xy((j*step + b*dilation - 0.5, i*step + a*dilation - 0.5))
+        for k in range(out*out): done[k//out][k%out].set_alpha(0.9 if k == f else 0.35 if k < f else 0)
+    with tempfile.TemporaryDirectory() as d:
+        FuncAnimation(fig, draw, frames=out*out).save(Path(d)/'conv.png', writer=PillowWriter(fps=fps))
+        png = (Path(d)/'conv.png').read_bytes()
+    plt.close(fig)
+    return ConvAnimation(png, out*out, title)

@@ -9,19 +9,19 @@ from __future__ import annotations
 import json, math, multiprocessing, numbers, os, shlex, signal, subprocess, sys, time, warnings
 import convnotes
 from collections import namedtuple
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict
 from fastai.vision.all import *
 from fastprogress.fastprogress import progress_bar, IN_NOTEBOOK
 from .data import atomic_write, writable_dir
 from .experiments import (Experiment, run_experiment, is_collapse, machine, release_free_memory,
-                                   LAST_RELU_INPUT, DEAD_SHARE, COLLAPSE_TOL, _versions)
+                                   LAST_RELU_INPUT, DEAD_SHARE, _versions)
 from .comparison import seed_list
 
 # %% auto #0
 __all__ = ['RECIPES', 'RunKey', 'DEFAULT_GRID', 'QUICK_GRID', 'wilson', 'experiment', 'Grid', 'shard', 'SweepRun', 'train_run',
            'read_runs', 'append_run', 'runs_file', 'finished_runs', 'sweep', 'grid_of', 'write_sweep', 'merge',
            'load_sweep', 'cell_table', 'plot_collapse_map', 'plot_accuracy_map', 'plot_time_to_death', 'table_markdown',
-           'write_report', 'stored_map_path']
+           'write_report', 'stored_map_path', 'pooled', 'rate_text', 'compatible']
 
 # %% ../nbs/11_collapse_map.ipynb #cm000008
 def wilson(
@@ -78,7 +78,7 @@ class Grid:
         "Every run of the grid, seed by seed"
         return [RunKey(r, lr, bs, s) for s in seed_list(self.seeds) for r in self.recipes for lr in self.lrs for bs in self.bss]
 
-DEFAULT_GRID = Grid(lrs=(0.01, 0.03, 0.06, 0.1, 0.3), bss=(64, 256, 512, 1024), recipes=('fit', 'one_cycle', 'bn_one_cycle'), seeds=8)
+DEFAULT_GRID = Grid(lrs=(0.01, 0.03, 0.06, 0.1, 0.3), bss=(64, 256, 512, 1024), recipes=('fit', 'one_cycle', 'bn_one_cycle'), seeds=5)
 QUICK_GRID = Grid(lrs=(0.06, 0.3), bss=(512, 1024), recipes=('fit', 'one_cycle', 'bn_fit'), seeds=2)
 
 # %% ../nbs/11_collapse_map.ipynb #cm000021
@@ -191,12 +191,11 @@ def _start_worker(threads):
 
 def _train_job(args): return train_run(*args)
 
-def _trained(todo:list, device, jobs:int):
-    "Train `todo`, yielding each `SweepRun` as it finishes: here, or in `jobs` processes"
+def _trained(todo:list, device, jobs:int, threads:int):
+    "Train `todo`, yielding each `SweepRun` as it finishes: here, or in `jobs` processes of `threads` torch threads"
     if jobs == 1:
         for key in todo: yield train_run(key, device)
         return
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     with multiprocessing.get_context('spawn').Pool(jobs, _start_worker, (threads,)) as pool:   # terminated on the way out
         yield from pool.imap_unordered(_train_job, [(k, device) for k in todo])
 
@@ -214,10 +213,11 @@ def sweep(
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     done, path, start = finished_runs(out), out/runs_file(part), time.perf_counter()
     todo = [k for k in mine if k not in done]
-    where = machine(device) if jobs == 1 else f"{machine(device).split(', torch on')[0]}, {jobs} at a time"
+    threads = max(1, (os.cpu_count() or 1) // jobs)   # each process's share of the cores
+    where = machine(device) if jobs == 1 else f"{jobs} processes at a time on {device or default_device()} (torch on {threads} thread{'s'*(threads > 1)} in each)"
     print(f"sweep: {len(mine)} runs{f' (shard {part[0]}/{part[1]})' if part[1] > 1 else ''}, {len(mine)-len(todo)} already in {out}, "
           f"{len(todo)} to train on {where}")
-    trained = _trained(todo, device, jobs)
+    trained = _trained(todo, device, jobs, threads)
     for run in (progress_bar(trained, total=len(todo)) if progress and todo else trained):
         append_run(path, run); done[run.key] = run
     if progress and todo and not IN_NOTEBOOK: print()   # end the console progress bar's line
@@ -240,7 +240,7 @@ def _commit()->str:
 def grid_of(runs:list)->Grid:
     "The smallest grid that holds every run in `runs`"
     return Grid(tuple(sorted({r.lr for r in runs})), tuple(sorted({r.bs for r in runs})),
-                tuple(dict.fromkeys(r.recipe for r in sorted(runs, key=lambda r: list(RECIPES).index(r.recipe)))),
+                tuple(sorted({r.recipe for r in runs}, key=list(RECIPES).index)),
                 len({r.seed for r in runs}))
 
 def write_sweep(
@@ -372,3 +372,29 @@ def write_report(
 def stored_map_path()->Path:
     "Where the repository keeps the stored default sweep (nbs/collapse_map.json)"
     return Path(convnotes.__file__).resolve().parents[1]/'nbs'/'collapse_map.json'
+
+# %% ../nbs/11_collapse_map.ipynb #cm000061
+def pooled(
+    runs:list,       # `SweepRun`s
+    **where,         # conditions on their fields: a value, a tuple of values, or a test, e.g. lr=lambda lr: lr <= 0.06
+)->tuple:            # (collapsed, runs, low, high)
+    "Collapses among the runs that meet every condition, with the 95% interval of their rate"
+    def meets(v, cond): return cond(v) if callable(cond) else v in cond if isinstance(cond, tuple) else v == cond
+    rs = [r for r in runs if all(meets(getattr(r, k), c) for k,c in where.items())]
+    if not rs: raise ValueError(f"no run meets {where}")
+    k = sum(r.collapsed for r in rs)
+    return (k, len(rs), *wilson(k, len(rs)))
+
+def rate_text(p:tuple)->str:
+    "A pooled count as words: 'k of n runs (a%–b%)', with the 95% interval of the rate"
+    k, n, lo, hi = p
+    return f"{k} of {n} runs ({lo:.0%}–{hi:.0%})"
+
+# %% ../nbs/11_collapse_map.ipynb #cm000078
+def compatible(
+    live:tuple,    # (collapsed, runs) trained now
+    stored:tuple,  # (collapsed, runs) from the stored map
+)->bool:
+    "Whether two counts of collapses could come from one rate: their 95% Wilson intervals overlap"
+    (a, b), (c, d) = wilson(*live), wilson(*stored)
+    return a <= d and c <= b

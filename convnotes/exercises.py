@@ -179,10 +179,11 @@ import inspect
 from .data import load_mnist, mnist_dls
 from .kernels import top_edge, EDGE_KERNELS, edge_kernels, apply_kernel
 from .arithmetic import conv_out_size, conv_transpose_out_size, pool_out_size, uncovered
-from .receptive import receptive_field, gradient_field
+from .receptive import receptive_field, gradient_field, effective_field, field_summary
 from .models import conv, simple_cnn, n_params
 from .experiments import Experiment, EXPERIMENTS, RunRecord, run_experiment, LAST_HIDDEN_CONV
 from .comparison import seed_list, summarize, reproduce
+from .collapse_map import wilson, shard, DEFAULT_GRID, load_sweep, stored_map_path, cell_table
 
 # %% ../nbs/80_exercises.ipynb #d6008e13
 def _book_three()->Tensor: return load_mnist()['training'][0][12].float()   # the book's digit, as in chapter 01
@@ -291,6 +292,35 @@ add_exercise('receptive.4', "How many pixels of a 28x28 input can change unit (0
 add_exercise('receptive.5', "What is the receptive field (in input pixels, one side) of the output of `nn.Sequential(nn.Conv2d(1,8,3), nn.MaxPool2d(2), nn.Conv2d(8,8,3))`?",
     lambda: receptive_field(_pool_model())[-1].rf[0], hint="the pool widens the field by one pixel and doubles the step of everything after it",
     mistakes=[(lambda: 3 + 1 + 2, "after the pool, each step of the last kernel moves 2 input pixels")])
+
+# %% ../nbs/80_exercises.ipynb #e7ex0001
+def _equal_stack(n:int)->nn.Sequential:
+    "`n` stride-1 3x3 convolutions with equal weights and no activation, as in chapter 03's √n law"
+    m = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1, bias=False) for _ in range(n)])
+    for c in m: nn.init.constant_(c.weight, 1/9)
+    return m
+
+def _stack_sigma(n:int)->float:
+    "σ of the effective field of the central unit of `_equal_stack(n)`, on a canvas where nothing is clipped"
+    size = 4*n + 3
+    m = _equal_stack(n)
+    return field_summary(effective_field(m, str(n-1), torch.ones(1, 1, size, size)), receptive_field(m, (1, size, size))[-1]).sigma[0]
+
+def _share_inside()->float:
+    "Share of the effective field of `simple_cnn(10)`'s layer '2.0' central unit inside its theoretical field, on test digits"
+    m, x = simple_cnn(10), mnist_dls(512).valid_ds.tensors[0][:64]
+    return field_summary(effective_field(m, '2.0', x), _rf('2.0', m)).inside
+
+add_exercise('receptive.6', "Nine stride-1 3x3 convolutions with equal weights and no activation: what is the σ, in pixels, of the effective receptive field of the last layer's central unit? Two decimals.",
+    lambda: _stack_sigma(9), tol=1e-2, hint="each layer spreads the gradient by one step of -1, 0 or +1, each equally likely: add up the variances",
+    mistakes=[(lambda: 9., "that is the theoretical field's half-width: the effective field grows like √n, not n"),
+              (lambda: 3., "one step of -1, 0 or +1 has variance 2/3, not 1")])
+add_exercise('receptive.7', "A stack of n such layers has an effective σ of 2 pixels. What σ, in pixels, does a stack of 4n layers have?",
+    lambda: 2 * _stack_sigma(12)/_stack_sigma(3), tol=1e-2, hint="σ grows like the square root of the number of layers",
+    mistakes=[(lambda: 8., "the theoretical field grows four times; the effective one grows like √n")])
+add_exercise('receptive.8', "What share of a unit's effective receptive field (measured on real digits, as `effective_field` does) lies inside its theoretical receptive field? Two decimals.",
+    _share_inside, tol=1e-2, hint="can a pixel outside the theoretical field change the unit at all?",
+    mistakes=[(lambda: 0.95, "95% is the share inside the r95 square; no pixel outside the theoretical field can change the unit at all")])
 
 # %% ../nbs/80_exercises.ipynb #7c70272f
 def _convs(m): return [l for l in m.modules() if isinstance(l, nn.Conv2d)]
@@ -438,3 +468,34 @@ add_exercise('comparison.3', "A 10-class run ends at accuracy 0.18 and calls 6,0
 add_exercise('comparison.4', "A collapsed 3-vs-7 model calls every test image a 7. What accuracy does it get? Four decimals.",
     _share_of_sevens, tol=1e-4, hint="count the 7s among the sample's test images",
     mistakes=[(lambda: 0.5, "the sample's test set does not hold as many 7s as 3s: count them")])
+
+# %% ../nbs/80_exercises.ipynb #cmex0002
+@functools.lru_cache(maxsize=None)
+def _stored_runs()->tuple: return tuple(load_sweep(stored_map_path())[2])
+
+def _stored_cell(recipe, lr, bs)->tuple:
+    "(collapsed, runs) of one cell of the stored map"
+    rs = [r for r in _stored_runs() if (r.recipe, r.lr, r.bs) == (recipe, lr, bs)]
+    return sum(r.collapsed for r in rs), len(rs)
+
+def _died_early(share=0.1, among_dead=True)->float:
+    "Share of the stored map's plain-`fit` runs whose last hidden ReLU died within the first `share` of the epoch"
+    rs = [r for r in _stored_runs() if r.recipe == 'fit' and (r.died_at is not None or not among_dead)]
+    return sum(r.died_at is not None and r.died_at < share*r.n_batches for r in rs) / len(rs)
+
+add_exercise('collapse_map.1', "None of 5 runs of a cell collapsed. What is the upper end of the 95% Wilson interval for its collapse rate? Two decimals.",
+    lambda: wilson(0, 5)[1], tol=2e-2, hint="apply `wilson`'s formula with k = 0 and n = 5",
+    mistakes=[(lambda: 0., "none seen in 5 runs is not a rate of zero: a rate of 1 in 4 would often give none in 5 too"),
+              (lambda: 3/5, "3/n (the 'rule of three') is a shortcut for many runs; with 5 runs compute the interval itself")])
+add_exercise('collapse_map.2', "Predict, then look at the map: in the stored sweep, did more than half of the plain-`fit` runs at lr 0.06 and bs 64 collapse? True or False.",
+    lambda: 2*_stored_cell('fit', 0.06, 64)[0] > _stored_cell('fit', 0.06, 64)[1], hint="read the label of that cell in the collapse map: collapsed / runs",
+    mistakes=[(lambda: not 2*_stored_cell('fit', 0.06, 64)[0] > _stored_cell('fit', 0.06, 64)[1], "read the label of the `fit` panel at lr 0.06, bs 64")])
+add_exercise('collapse_map.3', "A cell shows 4 collapses in 5 runs. Is a collapse rate of 50% inside its 95% interval? True or False.",
+    lambda: wilson(4, 5)[0] <= 0.5 <= wilson(4, 5)[1], hint="compute the interval with `wilson(4, 5)`",
+    mistakes=[(lambda: not wilson(4, 5)[0] <= 0.5 <= wilson(4, 5)[1], "4/5 = 80% is only the estimate; with 5 runs the interval around it is wide")])
+add_exercise('collapse_map.4', "How many runs of the default grid does `convnotes sweep --shard 1/3` train?",
+    lambda: len(shard(DEFAULT_GRID.keys(), 1, 3)), hint="a shard takes every third run of the grid",
+    mistakes=[(lambda: len(DEFAULT_GRID.keys()), "a shard trains only its part of the grid: the three parts share the runs")])
+add_exercise('collapse_map.5', "Read the time-to-death figure: of the stored map's plain-`fit` runs whose last hidden ReLU died, what share died within the first 10% of their epoch? Two decimals.",
+    _died_early, tol=2e-2, hint="count the dots left of 0.1, among all the `fit` dots",
+    mistakes=[(lambda: _died_early(among_dead=False), "count only the runs whose ReLU died (the dots), not every `fit` run")])

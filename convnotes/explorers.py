@@ -13,9 +13,11 @@ from fastai.vision.all import *
 from IPython.display import display
 from .kernels import top_edge
 from .arithmetic import conv_out_size, show_kernel_positions
+from .receptive import receptive_field, effective_field, draw_field
 
 # %% auto #0
-__all__ = ['Explorer', 'conv_positions_figure', 'explore_conv_sizes', 'kernel_figure', 'explore_kernel']
+__all__ = ['Explorer', 'conv_positions_figure', 'explore_conv_sizes', 'kernel_figure', 'explore_kernel', 'field_figure',
+           'explore_receptive_field']
 
 # %% ../nbs/81_explorers.ipynb #82e0a9f8
 def _png(fig)->str:
@@ -99,3 +101,28 @@ def explore_kernel(
     grid = W.GridBox(list(controls.values()), layout=W.Layout(grid_template_columns='repeat(3, 75px)'))
     def draw(**v): return kernel_figure(img, tensor([[v[f"k{i}{j}"] for j in range(3)] for i in range(3)]))
     return Explorer(draw, controls, "A hand-made kernel and its feature map", layout=grid)
+
+# %% ../nbs/81_explorers.ipynb #81e10002
+def field_figure(model:nn.Module, digits:Tensor, layer:str, row:int, col:int, digit:int):
+    "A unit's theoretical and effective field on one digit; the unit is clamped to the layer's output"
+    rec = first(r for r in receptive_field(model, tuple(digits.shape[1:])) if r.name == layer)
+    unit = (min(row, rec.out_size[0]-1), min(col, rec.out_size[1]-1))
+    x = digits[digit:digit+1]
+    fig, ax = plt.subplots(figsize=(4.2, 4.4))
+    s = draw_field(ax, effective_field(model, layer, x, unit), rec, x[0, 0].cpu(), unit)
+    clamped = f" (its last: {rec.out_size[0]}x{rec.out_size[1]} units)" if unit != (row, col) else ''
+    ax.set_title(f"layer {layer}, unit {unit}{clamped}\ntheoretical field {rec.rf[0]} px; effective σ {s.sigma[0]:.1f} x {s.sigma[1]:.1f} px", fontsize=9)
+    ax.set(xlabel='column (pixel)', ylabel='row (pixel)')
+    return fig
+
+def explore_receptive_field(
+    model:nn.Module,  # e.g. a trained `simple_cnn`
+    digits:Tensor,    # (n, 1, H, W) normalized digits to choose from
+)->Explorer:
+    "Choose a conv layer, a unit and a digit: its theoretical field and its effective field, drawn on the digit"
+    convs = [r for r in receptive_field(model, tuple(digits.shape[1:])) if r.type == 'Conv2d']
+    start, most = convs[len(convs)//2], max(r.out_size[0] for r in convs)   # a middle layer's central unit first
+    controls = dict(layer=W.Dropdown(options=[r.name for r in convs], value=start.name, description='layer'),
+                    row=_slider(start.out_size[0]//2, 0, most-1, 'unit row'), col=_slider(start.out_size[1]//2, 0, most-1, 'unit col'),
+                    digit=_slider(0, 0, len(digits)-1, 'digit'))
+    return Explorer(partial(field_figure, model, digits), controls, "Theoretical and effective receptive fields of simple_cnn")

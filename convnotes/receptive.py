@@ -14,7 +14,8 @@ from .arithmetic import conv_out_size
 from copy import deepcopy  # after the star import, which brings a `copy` of its own
 
 # %% auto #0
-__all__ = ['RFRecord', 'receptive_field', 'input_gradient', 'gradient_field', 'mask_bounds', 'show_receptive_fields']
+__all__ = ['RFRecord', 'receptive_field', 'input_gradient', 'gradient_field', 'mask_bounds', 'show_receptive_fields',
+           'effective_field', 'FieldSummary', 'field_summary', 'draw_field']
 
 # %% ../nbs/03_receptive.ipynb #e0d8efcb
 @dataclass
@@ -145,3 +146,83 @@ def show_receptive_fields(
         beyond = (r0, r1, c0, c1) != (region[0] + region[1])
         ax.set_title(f"{r.name}: unit {unit}\nfield {r.rf[0]}x{r.rf[1]}" + (" (clipped)" if beyond else ''), fontsize=9)
         ax.axis('off')
+
+# %% ../nbs/03_receptive.ipynb #e7f00002
+def effective_field(
+    model:nn.Module,  # trained or not; it is not changed
+    layer:str,        # name of the layer whose unit we look at
+    digits:Tensor,    # (n, channels, height, width) real inputs, normalized as in training
+    unit:tuple=None,  # (row, column) in the layer's output; the central unit if omitted
+)->Tensor:            # (height, width): each pixel's share of the unit's mean |gradient|; sums to 1
+    "Mean |∂unit/∂input| over `digits`, the unit's output summed over channels, normalized to sum 1"
+    m = deepcopy(model).eval()
+    out = {}
+    hook = dict(m.named_modules())[layer].register_forward_hook(lambda mod, i, o: out.update(o=o))
+    x = digits.detach().to(first(m.parameters()).device).requires_grad_()
+    try: m(x)
+    finally: hook.remove()
+    o = out['o']
+    i, j = unit or (o.shape[2]//2, o.shape[3]//2)
+    o[:, :, i, j].sum().backward()   # in eval mode the digits do not interact: each gets its own gradient
+    field = x.grad.abs().mean(0).sum(0).cpu()
+    return field / field.sum()
+
+# %% ../nbs/03_receptive.ipynb #e7f00005
+@dataclass
+class FieldSummary:
+    "An effective receptive field in a few numbers, beside its layer's theoretical field"
+    layer:str       # the layer's name
+    unit:tuple      # the unit, (row, column) in the layer's output
+    rf:int          # theoretical field size, in pixels (one side)
+    sigma:tuple     # σ of the fitted Gaussian along rows and columns, in pixels
+    inside:float    # share of the effective field inside the theoretical one (clipped to the image)
+    r50:int         # half-width of the smallest square around the centre of mass that holds 50% of the field
+    r95:int         # ... and 95% of it
+
+    @property
+    def half_width(self)->float: return (self.rf - 1)/2
+
+def _moments(p:Tensor)->tuple:
+    "Mean and standard deviation of a 1-D distribution over positions 0, 1, ..."
+    x = torch.arange(len(p), dtype=torch.float64)
+    mu = (p*x).sum()
+    return mu.item(), ((p*(x - mu)**2).sum().sqrt()).item()
+
+def _square_radius(field:Tensor, centre:tuple, share:float)->int:
+    "The smallest k such that the square of half-width k around `centre` holds `share` of `field`"
+    rows, cols = torch.meshgrid(*(torch.arange(n) for n in field.shape), indexing='ij')
+    dist = torch.maximum((rows - round(centre[0])).abs(), (cols - round(centre[1])).abs())
+    return first(k for k in range(max(field.shape)) if field[dist <= k].sum() >= share - 1e-9)
+
+def field_summary(
+    field:Tensor,     # an `effective_field`
+    rec:RFRecord,     # the `receptive_field` record of its layer
+    unit:tuple=None,  # the unit it was measured for; the central unit if omitted
+)->FieldSummary:
+    "Gaussian fit, share inside the theoretical field, and 50% / 95% radii of an effective field"
+    field = field.double()
+    unit = unit or (rec.out_size[0]//2, rec.out_size[1]//2)
+    (r0, r1), (c0, c1) = rec.region(*unit)
+    inside = field[max(r0, 0):r1+1, max(c0, 0):c1+1].sum().item()
+    (mr, sr), (mc, sc) = _moments(field.sum(1)), _moments(field.sum(0))
+    return FieldSummary(rec.name, unit, rec.rf[0], (sr, sc), inside, _square_radius(field, (mr, mc), 0.5), _square_radius(field, (mr, mc), 0.95))
+
+# %% ../nbs/03_receptive.ipynb #e7f00012
+def draw_field(
+    ax, field:Tensor, rec:RFRecord, # the axes to draw on, an `effective_field` and its layer's `receptive_field` record
+    digit:Tensor=None,              # (height, width) image to draw under it
+    unit:tuple=None,                # the unit it was measured for; the central unit if omitted
+    title:str=None,                 # the panel's title; the layer, its fitted σ and its theoretical size if omitted
+)->FieldSummary:
+    "Draw an effective field (heat map) with `digit`'s outline (white), its theoretical field (cyan box) and its fitted Gaussian (dashed 2σ ellipse)"
+    from matplotlib.patches import Ellipse
+    s = field_summary(field, rec, unit)
+    ax.imshow(field, cmap='magma', interpolation='nearest')
+    if digit is not None: ax.contour(digit, levels=[(digit.min() + digit.max())/2], colors='white', linewidths=0.8)
+    (r0, r1), (c0, c1) = ((max(a, 0), min(b, n-1)) for (a,b),n in zip(rec.region(*s.unit), field.shape))
+    ax.add_patch(plt.Rectangle((c0-0.5, r0-0.5), c1-c0+1, r1-r0+1, fill=False, ec='cyan', lw=1.8))
+    mr, mc = (_moments(field.double().sum(d))[0] for d in (1, 0))
+    ax.add_patch(Ellipse((mc, mr), 4*s.sigma[1], 4*s.sigma[0], fill=False, ec='yellow', ls='--', lw=1.2))
+    ax.set_title(title or f"{rec.name}: σ {s.sigma[0]:.1f} px, field {rec.rf[0]} px", fontsize=9)
+    ax.set(xlim=(-0.5, field.shape[1]-0.5), ylim=(field.shape[0]-0.5, -0.5))
+    return s

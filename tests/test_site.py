@@ -133,6 +133,14 @@ def test_chapters_have_figures_and_api_entries(site, browser):
     assert browser.find_elements(By.ID, 'receptive_field')                       # its show_doc entry
     assert browser.find_elements(By.CSS_SELECTOR, 'mjx-container')               # the math rendered (MathJax, served locally)
 
+def test_kernel_animations_play(site, browser):
+    "The arithmetic chapter's four kernel animations load in the browser as animated PNGs (an acTL chunk: many frames)"
+    base, _ = site
+    browser.get(urljoin(base, 'arithmetic.html'))
+    animated = [i for i in browser.find_elements(By.CSS_SELECTOR, 'img') if b'acTL' in urlopen(i.get_attribute('src')).read()[:100]]
+    assert len(animated) == 4
+    assert all(browser.execute_script('return arguments[0].complete && arguments[0].naturalWidth > 0', i) for i in animated)
+
 def test_every_internal_link_resolves(site):
     base, pages = site
     seen, bad = {}, []

@@ -4,7 +4,7 @@ import os, subprocess, sys
 TRAIN = '''
 import hashlib, torch
 from convnotes.experiments import make_learner, EXPERIMENTS
-learn = make_learner(EXPERIMENTS['batchnorm'], seed=42)
+learn = make_learner(EXPERIMENTS['batchnorm'], seed=42, device='cpu')   # CPU threads are what this is about, also on a GPU machine
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 0.06)
 h = hashlib.sha256()
 for p in learn.model.parameters(): h.update(p.detach().numpy().tobytes())
