@@ -15,7 +15,7 @@ from fastprogress.fastprogress import progress_bar, IN_NOTEBOOK
 from .data import atomic_write, writable_dir
 from .experiments import (Experiment, run_experiment, is_collapse, machine, release_free_memory,
                                    LAST_RELU_INPUT, DEAD_SHARE, _versions)
-from .comparison import seed_list
+from .comparison import seed_list, _md_table, _save_fig   # one table writer and one figure writer for the course
 
 # %% auto #0
 __all__ = ['RECIPES', 'RunKey', 'DEFAULT_GRID', 'QUICK_GRID', 'wilson', 'experiment', 'Grid', 'shard', 'SweepRun', 'train_run',
@@ -223,7 +223,7 @@ def sweep(
     if progress and todo and not IN_NOTEBOOK: print()   # end the console progress bar's line
     runs = [done[k] for k in mine]
     if todo: print(f"sweep: trained {len(todo)} runs in {(time.perf_counter()-start)/60:.1f} min ({len(todo)/(time.perf_counter()-start)*60:.1f} runs/min)")
-    if part[1] == 1: write_sweep(out, runs, wall_seconds=time.perf_counter()-start, jobs=jobs)
+    if part[1] == 1: write_sweep(out, runs, trained=len(todo), wall_seconds=time.perf_counter()-start, jobs=jobs)
     else: print(f"sweep: shard {part[0]}/{part[1]} done; when every shard is, `convnotes sweep --merge --out {out}` joins them")
     return runs
 
@@ -246,7 +246,8 @@ def grid_of(runs:list)->Grid:
 def write_sweep(
     out:Path,                 # the sweep's folder
     runs:list,                # every run of one whole grid
-    wall_seconds:float=None,  # how long this call of `sweep` took, if it trained the runs
+    trained:int=0,            # how many of them the call that writes it trained (the others were found in `out`)
+    wall_seconds:float=None,  # how long that call took
     jobs:int=None,            # how many runs it trained side by side
 ):
     "Write sweep.json (runs and provenance), sweep.md (the table) and the figures into `out`, each atomically"
@@ -254,7 +255,7 @@ def write_sweep(
     prov = dict(command=' '.join(map(shlex.quote, ['convnotes', *sys.argv[1:]])) if Path(sys.argv[0]).name == 'convnotes' else 'sweep() from Python',
                 date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), commit=_commit(), versions=_versions(),
                 machines=sorted({r.machine for r in runs}), devices=sorted({r.device for r in runs}), jobs=jobs,
-                wall_seconds=wall_seconds, train_seconds=sum(r.seconds for r in runs))
+                trained=trained, wall_seconds=wall_seconds, train_seconds=sum(r.seconds for r in runs))
     with atomic_write(out/'sweep.json', 'w') as f: json.dump(dict(provenance=prov, grid=asdict(grid_of(runs)), runs=[asdict(r) for r in runs]), f)
     write_report(out, runs)
 
@@ -350,12 +351,7 @@ def table_markdown(table:pd.DataFrame)->str:
     rows = [(r.recipe, f"{r.lr:g}", r.bs, f"{r.collapsed}/{r.runs}", f"{r.low:.0%}–{r.high:.0%}",
              '' if np.isnan(r.acc_mean) else f"{r.acc_mean:.4f}" + ('' if np.isnan(r.acc_std) else f" ± {r.acc_std:.4f}"), r.disagree)
             for r in table.itertuples()]
-    header = ('recipe', 'lr', 'bs', 'collapsed', '95% interval', 'accuracy of the others', 'criteria disagree')
-    return '\n'.join(['| ' + ' | '.join(header) + ' |', '|' + '---|'*len(header)] + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows])
-
-def _save_fig(fig, dest):
-    with atomic_write(dest) as f: fig.savefig(f, format='png', dpi=110, bbox_inches='tight')
-    plt.close(fig)
+    return _md_table(('recipe', 'lr', 'bs', 'collapsed', '95% interval', 'accuracy of the others', 'criteria disagree'), rows)
 
 def write_report(
     out:Path,   # the sweep's folder

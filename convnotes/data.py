@@ -70,6 +70,11 @@ def _decode_split(path:Path):
     return x, y
 
 # %% ../nbs/00_data.ipynb #2a9f3a46
+def _umask()->int:
+    "The process's umask (reading it means setting it, so it is set straight back)"
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
 @contextmanager
 def atomic_write(
     dest:Path,       # file to (over)write
@@ -82,6 +87,7 @@ def atomic_write(
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes files only their owner can read; give the usual permissions
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -223,6 +223,7 @@ def draw_field(
     ax.add_patch(plt.Rectangle((c0-0.5, r0-0.5), c1-c0+1, r1-r0+1, fill=False, ec='cyan', lw=1.8))
     mr, mc = (_moments(field.double().sum(d))[0] for d in (1, 0))
     ax.add_patch(Ellipse((mc, mr), 4*s.sigma[1], 4*s.sigma[0], fill=False, ec='yellow', ls='--', lw=1.2))
-    ax.set_title(title or f"{rec.name}: σ {s.sigma[0]:.1f} px, field {rec.rf[0]} px", fontsize=9)
+    clipped = (r0, r1, c0, c1) != tuple(b for ab in rec.region(*s.unit) for b in ab)
+    ax.set_title(title or f"{rec.name}: σ {s.sigma[0]:.1f} px, field {rec.rf[0]} px" + (' (clipped)' if clipped else ''), fontsize=9)
     ax.set(xlim=(-0.5, field.shape[1]-0.5), ylim=(field.shape[0]-0.5, -0.5))
     return s
