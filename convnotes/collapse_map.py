@@ -306,7 +306,8 @@ def _heatmap(ax, t, values, labels, cmap, vmin, vmax, recipe):
     grid = t.pivot(index='lr', columns='bs', values=values).reindex(index=lrs, columns=bss)
     im = ax.imshow(grid.values, cmap=cmap, vmin=vmin, vmax=vmax, origin='lower', aspect='auto')
     text = t.pivot(index='lr', columns='bs', values=labels).reindex(index=lrs, columns=bss)
-    dark = (grid.values - vmin)/(vmax - vmin) > 0.6   # white labels on dark cells
+    rgb = plt.get_cmap(cmap)((grid.values - vmin)/(vmax - vmin))[..., :3]
+    dark = (rgb @ [0.299, 0.587, 0.114] < 0.5) & ~np.isnan(grid.values)   # white labels where the cell's colour is dark
     for (i, j), s in np.ndenumerate(text.values): ax.text(j, i, s, ha='center', va='center', fontsize=8, color='w' if dark[i, j] else 'k')
     ax.set(xticks=range(len(bss)), xticklabels=bss, yticks=range(len(lrs)), yticklabels=[f"{lr:g}" for lr in lrs],
            xlabel='batch size', title=recipe)
