@@ -39,6 +39,10 @@ def frontmatter(cell:dict)->dict|None:
     if cell['cell_type'] != 'raw' or not src.startswith('---'): return None
     return yaml.safe_load(src.strip('-\n')) or {}
 
+def nbdev_slug(title:str)->str:
+    "A heading's anchor as nbdev's links spell it: GitHub's slug, keeping the dot in `Class.attr` (`runrecord.collapsed`)"
+    return re.sub(r'[^\w\- .]', '', title.lower().replace(' ', '-'))
+
 def _md(text): return dict(cell_type='markdown', metadata={}, source=text)
 
 def myst_notebook(nb:dict, doc_url:str='')->tuple:
@@ -78,7 +82,9 @@ def chapter_order(paths):
     "index first, then the chapters by their number"
     return sorted(paths, key=lambda p: (p.stem != 'index', p.stem))
 
-CONF = '''project = "convnotes"
+CONF = f'''import sys
+sys.path.insert(0, {str(ROOT/'tools')!r})   # for the heading slugs below
+project = "convnotes"
 author = "convnotes contributors"
 extensions = ["myst_nb", "sphinx-mathjax-offline"]  # MathJax served from _static: no CDN
 html_theme = "furo"
@@ -87,6 +93,7 @@ nb_execution_mode = "off"
 nb_render_markdown_format = "myst"
 myst_enable_extensions = ["dollarmath", "colon_fence", "attrs_inline", "attrs_block"]
 myst_heading_anchors = 3
+myst_heading_slug_func = "docs.nbdev_slug"   # so nbdev's `Class.attr` links find their show_doc headings
 myst_all_links_external = True  # nbdev writes plain page.html#anchor links; tools/docs.py makes them relative
 exclude_patterns = ["_build"]
 html_static_path = []
