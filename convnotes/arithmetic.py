@@ -9,7 +9,7 @@ from __future__ import annotations
 import io, struct, tempfile
 from fastai.vision.all import *
 from fastai.callback.hook import layer_info
-from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.animation import PillowWriter
 from .data import atomic_write
 
 # %% auto #0
@@ -174,8 +174,10 @@ def animate_conv(
         for t,(a,b) in zip(taps, ((a, b) for a in range(ks) for b in range(ks))):
             t.set_xy((j*step + b*dilation - 0.5, i*step + a*dilation - 0.5))
         for k in range(out*out): done[k//out][k%out].set_alpha(0.9 if k == f else 0.35 if k < f else 0)
+    writer = PillowWriter(fps=fps)
     with tempfile.TemporaryDirectory() as d:
-        FuncAnimation(fig, draw, frames=out*out).save(Path(d)/'conv.png', writer=PillowWriter(fps=fps))
+        with writer.saving(fig, Path(d)/'conv.png', dpi=fig.dpi):   # one render per frame (FuncAnimation draws twice)
+            for f in range(out*out): draw(f); writer.grab_frame()
         png = (Path(d)/'conv.png').read_bytes()
     plt.close(fig)
     return ConvAnimation(png, out*out, title)
