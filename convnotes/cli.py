@@ -59,8 +59,8 @@ def device_arg(s:str):
 
 def _interrupted(kept:str=None)->int:
     "Say that Ctrl-C stopped the job (and what it kept); the exit code for it"
-    sys.stdout.flush()   # a progress bar may be mid-line: the message starts on a line of its own
-    print("\nconvnotes: interrupted" + (f"; {kept}; run the same command again to go on from there" if kept else ''), file=sys.stderr)
+    print(flush=True)   # ends the line of a progress bar cut short (on stdout), so the message has a line of its own
+    print("convnotes: interrupted" + (f"; {kept}; run the same command again to go on from there" if kept else ''), file=sys.stderr)
     return 130
 
 def reproduce_cmd(args):
