@@ -147,9 +147,9 @@ def load_mnist(
 
 # %% ../nbs/00_data.ipynb #bfaad13d
 class TensorDL(DataLoader):
-    "A fastai `DataLoader` over a `TensorDataset` that builds each batch with one indexing operation"
+    "A fastai `DataLoader` over a `TensorDataset` that builds each batch with one indexing operation, where the tensors are"
     def create_batches(self, samps):
-        idxs = torch.tensor(list(samps))
+        idxs = torch.tensor(list(samps), device=self.dataset.tensors[0].device)   # the epoch's order: one copy
         for b in idxs.split(self.bs):
             if self.drop_last and len(b) < self.bs: return
             yield tuple(t[b] for t in self.dataset.tensors)
@@ -180,21 +180,28 @@ def _normalized(path, fingerprint, sample):
     mean, std = x.float().div(255).mean().item(), x.float().div(255).std().item()
     return (_normalize(x, mean, std), y), (_normalize(xv, mean, std), yv), mean, std, digits
 
+@functools.lru_cache(maxsize=2)
+def _on_device(path, fingerprint, sample, device):
+    "`_normalized`'s tensors, copied once to `device` (a no-op for the CPU) and shared there"
+    (x,y), (xv,yv), *rest = _normalized(path, fingerprint, sample)
+    return ((x.to(device), y.to(device)), (xv.to(device), yv.to(device)), *rest)
+
 # %% ../nbs/00_data.ipynb #cfcbccef
 def mnist_dls(
     bs:int=64,          # batch size, for training and validation
     sample:bool=False,  # only 3s and 7s (the book's `MNIST_SAMPLE`), labelled 0 and 1
     path:Path=None,     # MNIST folder; `mnist_path()` if omitted
-    device=None,        # where batches go; fastai's `default_device()` if omitted
+    device=None,        # where the data lives and batches are made; fastai's `default_device()` if omitted
     **kwargs,           # anything else is refused with a `ValueError`
 )->DataLoaders:
     "MNIST `DataLoaders` from decoded tensors: normalized, training shuffled, the test split as validation"
     _check_bs(bs); _check_opts('mnist_dls', kwargs)
     path = Path(path or mnist_path())
-    (x,y), (xv,yv), mean, std, digits = _normalized(path, _fingerprint(path), bool(sample))
+    device = torch.device(device or default_device())
+    (x,y), (xv,yv), mean, std, digits = _on_device(path, _fingerprint(path), bool(sample), device)
     train = TensorDL(TensorDataset(x, y), bs=bs, shuffle=True)
     valid = TensorDL(TensorDataset(xv, yv), bs=bs)
-    dls = DataLoaders(train, valid, device=device or default_device())
+    dls = DataLoaders(train, valid, device=device)
     dls.vocab, dls.mean, dls.std = L(map(str, digits)), mean, std
     return dls
 

@@ -308,7 +308,7 @@ def _stack_sigma(n:int)->float:
 
 def _share_inside()->float:
     "Share of the effective field of `simple_cnn(10)`'s layer '2.0' central unit inside its theoretical field, on test digits"
-    m, x = simple_cnn(10), mnist_dls(512).valid_ds.tensors[0][:64]
+    m, x = simple_cnn(10), mnist_dls(512, device='cpu').valid_ds.tensors[0][:64]   # the model is built on the CPU
     return field_summary(effective_field(m, '2.0', x), _rf('2.0', m)).inside
 
 add_exercise('receptive.6', "Nine stride-1 3x3 convolutions with equal weights and no activation: what is the σ, in pixels, of the effective receptive field of the last layer's central unit? Two decimals.",

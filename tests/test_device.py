@@ -13,6 +13,12 @@ def test_mnist_dls_puts_every_batch_on_the_device(mnist):
     for dl in (dls.train, dls.valid):
         for xb, yb in dl: assert (xb.device, yb.device) == (META, META)
 
+def test_mnist_dls_keeps_the_data_on_the_device(mnist):
+    "The tensors go to the device once and batches are sliced there: no copy from the host per batch"
+    dls = mnist_dls(bs=4096, device='meta')
+    assert {t.device for dl in (dls.train, dls.valid) for t in dl.dataset.tensors} == {META}
+    assert mnist_dls(bs=64, device='meta').train_ds.tensors[0] is dls.train_ds.tensors[0]   # copied once, then shared
+
 def test_mnist_dls_defaults_to_fastais_default_device(mnist):
     from fastai.torch_core import default_device
     xb, yb = mnist_dls(bs=64).one_batch()
