@@ -1,60 +1,74 @@
-"""One epoch of `fit_one_cycle(1, 0.06)` on full MNIST with the 10-class `simple_cnn`, three ways:
+"""One epoch of `fit_one_cycle(1, 0.06)` on full MNIST with the 10-class `simple_cnn`, three ways, on each device:
 
-1. book:      the fastai book's pipeline, `mnist_datablock_dls` (PNG decoded by PIL every epoch) + `Learner`
-2. convnotes: `mnist_dls` (tensors decoded once) + `Learner`
-3. floor:     a plain PyTorch loop over the same preloaded tensors: same model, optimizer (fastai's Adam
-              defaults), one-cycle schedule, shuffled batch order and validation pass
+1. book:      the fastai book's pipeline, `mnist_datablock_dls` (PNG decoded by PIL every epoch) + `Learner` (fastai's `Adam`)
+2. convnotes: `mnist_dls` (tensors decoded once, kept on the device) + `Learner` with `torch_adam`
+3. floor:     a plain PyTorch loop over the same tensors on the same device: same model, torch's fused `AdamW`
+              with fastai's `Adam` defaults, one-cycle schedule, shuffled batch order and validation pass
 
 each with and without activation statistics (`with_hist=True`): fastai's `ActivationStats` for the book,
-convnotes' `LeanActivationStats` (the same numbers, without the discarded work) for convnotes, and forward hooks
-computing the same statistics for the floor; at bs 512 and 64. Prints a Markdown table of medians after a warm-up, the ratios, cached and
-uncached `load_mnist()` times, peak memory, and the machine. Then the cost of two processes training at once (what
-`make nbtest` does) under OpenMP's default and passive wait policies. Timings are a benchmark, not a test.
+convnotes' `LeanActivationStats` (the same numbers) for convnotes, and forward hooks computing the same statistics
+for the floor, kept on the device and read once per epoch as convnotes does; at bs 512 and 64. Measures the CPU,
+and a CUDA GPU too when there is one. Writes each device's table, dated, with its machine and versions, into its
+own section of the report, so the other device's latest results stay. Then the cost of two processes training at
+once on the CPU (what `make nbtest` does), and, with `--profile`, where one epoch's time goes. Timings are a
+benchmark, not a test.
 """
-import argparse, gc, os, platform, resource, statistics, subprocess, sys, time, warnings
+import argparse, cProfile, datetime, gc, os, platform, pstats, re, resource, statistics, subprocess, sys, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
-from fastai.vision.all import Learner, ActivationStats, accuracy, set_seed
-from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls
+import fastai
+from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed
+from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls, atomic_write
 from convnotes.models import simple_cnn
-from convnotes.experiments import LeanActivationStats
+from convnotes.experiments import LeanActivationStats, torch_adam, machine as device_name
 
 LR, EPOCHS = 0.06, 1
 
-def fastai_epoch(dls, stats, stats_cls=LeanActivationStats):
-    learn = Learner(dls, simple_cnn(10), loss_func=F.cross_entropy, metrics=accuracy,
+def sync(device):
+    "Wait for the device to finish what it was given, so a timer stops when the work is done"
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
+
+def fastai_epoch(dls, stats, stats_cls=LeanActivationStats, opt_func=torch_adam):
+    learn = Learner(dls, simple_cnn(10), loss_func=F.cross_entropy, metrics=accuracy, opt_func=opt_func,
                     cbs=[stats_cls(with_hist=True)] if stats else [])
     with learn.no_bar(), learn.no_logging():
-        t = time.perf_counter(); learn.fit_one_cycle(EPOCHS, LR); return time.perf_counter() - t
+        sync(dls.device); t = time.perf_counter(); learn.fit_one_cycle(EPOCHS, LR); sync(dls.device)
+        return time.perf_counter() - t
 
 def _stats_hook(store):
-    "The statistics `LeanActivationStats` records, for training batches only"
+    "The statistics `LeanActivationStats` records, for training batches only, kept on the device"
     def hook(m, i, o):
         if not m.training: return
         o = o.detach().float()
-        store.append((o.mean().item(), o.std().item(), (o <= 0.05).sum().item()/o.numel(), o.histc(40, 0, 10)))
+        store.append((o.mean(), o.std(), (o <= 0.05).sum(), o.histc(40, 0, 10)))
     return hook
+
+def read_back(store):
+    "The epoch's statistics to Python numbers and CPU histograms, one copy each, as `LeanActivationStats` does"
+    return (torch.stack([s for b in store for s in b[:2]]).tolist(), torch.stack([b[2] for b in store]).tolist(),
+            torch.stack([b[3] for b in store]).cpu())
 
 def floor_epoch(x, y, xv, yv, bs, stats):
     "A plain PyTorch epoch matching fastai's fit_one_cycle defaults (Adam: betas (0.9, 0.99), eps 1e-5, wd 0.01 decoupled)"
-    model = simple_cnn(10)
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
+    model = simple_cnn(10).to(x.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)
     n_batches = (len(x) + bs - 1)//bs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=n_batches*EPOCHS, pct_start=0.25,
                                                 div_factor=25, final_div_factor=1e5, base_momentum=0.85, max_momentum=0.95)
     store, hooks = [], []
     if stats: hooks = [m.register_forward_hook(_stats_hook(store)) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    t = time.perf_counter()
+    sync(x.device); t = time.perf_counter()
     for _ in range(EPOCHS):
         model.train()
-        for idx in torch.randperm(len(x)).split(bs):
+        for idx in torch.randperm(len(x), device=x.device).split(bs):
             loss = F.cross_entropy(model(x[idx]), y[idx])
             loss.backward(); opt.step(); opt.zero_grad(); sched.step()
+        if store: read_back(store)
         model.eval()
         with torch.no_grad():
-            correct = sum((model(xb).argmax(1) == yb).sum().item() for xb,yb in zip(xv.split(bs), yv.split(bs)))
-    elapsed = time.perf_counter() - t
+            correct = sum((model(xb).argmax(1) == yb).sum() for xb,yb in zip(xv.split(bs), yv.split(bs))).item()
+    sync(x.device); elapsed = time.perf_counter() - t
     for h in hooks: h.remove()
     return elapsed
 
@@ -72,8 +86,8 @@ def median_times(fns:dict, repeats:dict)->dict:
     return {k: statistics.median(v) for k,v in times.items()}
 
 def child_epochs(bs:int, n:int):
-    "Run by `bench.py --child BS N` in a fresh process: a warm-up convnotes epoch, then the median of `n` timed ones"
-    dls = mnist_dls(bs=bs)
+    "Run by `bench.py --child BS N` in a fresh process: a warm-up convnotes epoch on the CPU, then the median of `n` timed ones"
+    dls = mnist_dls(bs=bs, device='cpu')
     fastai_epoch(dls, False)
     print(statistics.median(fastai_epoch(dls, False) for _ in range(n)))
 
@@ -95,69 +109,129 @@ def concurrency_rows(bs:int, n:int)->list:
         print(f"OMP_WAIT_POLICY {policy}: alone {alone[0]:.2f}s, two at once {two}", flush=True)
     return rows
 
-def machine():
-    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor()) \
-          if os.path.exists('/proc/cpuinfo') else platform.processor()
-    return f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__} with {torch.get_num_threads()} threads; Python {platform.python_version()}"
+def provenance(device)->str:
+    "Date, commit, hardware and versions: what a timing depends on"
+    try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    except OSError: commit = ''
+    return (f"{datetime.date.today().isoformat()}, commit {commit or 'unknown'}: {device_name(device)}; {os.cpu_count()} CPU cores; "
+            f"torch {torch.__version__}, fastai {fastai.__version__}, Python {platform.python_version()}")
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--repeats', type=int, default=5, help="timed runs per configuration, after one warm-up (default 5)")
-    p.add_argument('--book-repeats', type=int, default=1, help="timed runs for the slow book pipeline (default 1)")
-    p.add_argument('--bs', default='512,64', help="batch sizes (default 512,64)")
-    p.add_argument('--out', type=Path, default=None, help="also write the report (Markdown) to this file")
-    p.add_argument('--concurrency-repeats', type=int, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
-    p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.child: return child_epochs(*args.child)
-
-    t = time.perf_counter(); load_mnist(rebuild=True); t_decode = time.perf_counter() - t
-    t = time.perf_counter(); load_mnist(); t_cached = time.perf_counter() - t
-
+def device_rows(device, bss, repeats, book_repeats)->list:
+    "The three pipelines, with and without statistics, at each batch size, on `device`"
     rows = []
-    for bs in map(int, args.bs.split(',')):
-        dls = mnist_dls(bs=bs)
+    for bs in bss:
+        dls = mnist_dls(bs=bs, device=device)
         (x, y), (xv, yv) = (dl.dataset.tensors for dl in (dls.train, dls.valid))
-        book = mnist_datablock_dls(bs=bs)
+        book = mnist_datablock_dls(bs=bs); book.device = torch.device(device)
         for stats in (False, True):
             set_seed(42)
             fns = dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats),
-                       book=lambda: fastai_epoch(book, stats, ActivationStats))  # the book uses fastai's own
-            r = dict(bs=bs, stats=stats, **median_times(fns, dict(floor=args.repeats, convnotes=args.repeats, book=args.book_repeats)))
+                       book=lambda: fastai_epoch(book, stats, ActivationStats, Adam))  # the book: fastai's own
+            r = dict(bs=bs, stats=stats, **median_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats)))
             rows.append(r)
-            print(f"bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
+            print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
+    return rows
 
-    lines = [f"# Performance\n\nMachine: {machine()}\n",
+def device_section(device, rows, repeats, book_repeats)->str:
+    kind = 'CUDA GPU' if torch.device(device).type == 'cuda' else 'CPU'
+    lines = [f"## On a {kind}\n", f"Latest: {provenance(device)}.\n",
              "One epoch of `fit_one_cycle(1, 0.06)`, full MNIST, 10-class `simple_cnn`; median seconds "
-             f"({args.repeats} interleaved runs after a warm-up; book pipeline: {args.book_repeats}). Re-run with `make bench`.\n",
+             f"({repeats} interleaved runs after a warm-up; book pipeline: {book_repeats}).\n",
              "| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | 1/2 book/convnotes |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['book']:.2f} | {r['convnotes']:.2f} | {r['floor']:.2f} "
               f"| {r['convnotes']/r['floor']:.2f} | {r['book']/r['convnotes']:.1f} |" for r in rows]
     for bs in sorted({r['bs'] for r in rows}, reverse=True):
         off, on = (next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True))
-        lines.append(f"\n`ActivationStats(with_hist=True)` adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs}.")
-    lines.append(f"\n`load_mnist()`: first (decoding the PNGs) {t_decode:.1f}s, cached {t_cached:.3f}s. "
-                 f"Peak resident memory of the benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20:.2f} GiB.")
+        lines.append(f"\n`ActivationStats(with_hist=True)` adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs} "
+                     f"(the floor's hooks add {on['floor']/off['floor']-1:.0%}).")
+    return '\n'.join(lines)
+
+def concurrency_section(conc, repeats)->str:
+    lines = ["## Two processes training at once (CPU)\n",
+             "`make nbtest` runs two notebooks at once (`nbdev-test --n-workers 2`), each with torch's two threads. By default "
+             "OpenMP threads *spin* while they wait for work, burning the cores the other process needs. Convnotes epochs at "
+             f"bs 512 (median of {repeats} per process after a warm-up; two at once: mean of the two processes); "
+             f"{provenance('cpu')}:\n",
+             "| `OMP_WAIT_POLICY` | one process alone (s) | each of two at once (s) | two at once / alone |", "|---|---|---|---|"]
+    lines += [f"| {r['policy']} | {r['alone']:.2f} | {r['two']:.2f} | {r['two']/r['alone']:.1f} |" for r in conc]
+    spin, passive = conc
+    alone = (f"Alone, passive waiting costs {passive['alone']/spin['alone']-1:.0%} here (sleeping threads take time to wake for "
+             "each of the many small parallel regions), so only `make nbtest` sets it" if passive['alone'] > 1.05*spin['alone']
+             else f"Alone, passive waiting costs nothing measurable here ({passive['alone']/spin['alone']-1:+.0%})")
+    lines.append("\nSo `make nbtest` sets `OMP_WAIT_POLICY=PASSIVE`. It changes only how idle threads wait, not how work is split: "
+                 f"results are bit for bit the same (`tests/test_threads.py`). {alone}. Running two notebooks at once on a "
+                 "laptop? Start Jupyter with `OMP_WAIT_POLICY=PASSIVE jupyter lab`.")
+    return '\n'.join(lines)
+
+# Where an epoch's time goes: cProfile's time inside these functions (cumulative, so each includes what it calls;
+# where several match, e.g. torch's `AdamW.step` calling `Adam.step`, the outermost, i.e. the longest)
+PARTS = [('backward pass', lambda f, fn: fn == "<method 'run_backward' of 'torch._C._EngineBase' objects>"),
+         ('activation statistics (hooks)', lambda f, fn: fn == 'hook' and ('convnotes' in f or 'fastai' in f)),
+         ('forward pass (without hooks)', lambda f, fn: fn == '_call_impl' and f.endswith('torch/nn/modules/module.py')),
+         ('optimizer step', lambda f, fn: fn == 'step' and ('fastai/optimizer.py' in f or 'torch/optim/' in f)),
+         ('making batches', lambda f, fn: fn == 'create_batches')]
+
+def profile_section(label:str, device='cpu', bs=512)->str:
+    "cProfile of one convnotes epoch with statistics on `device`, split into the parts of `PARTS`"
+    dls = mnist_dls(bs=bs, device=device)
+    fastai_epoch(dls, True)   # warm-up
+    prof = cProfile.Profile(); prof.enable(); total = fastai_epoch(dls, True); prof.disable()
+    st = pstats.Stats(prof).stats
+    parts = {name: max([ct for (f, _, fn), (_, _, _, ct, _) in st.items() if match(f, fn)], default=0.) for name, match in PARTS}
+    parts['forward pass (without hooks)'] -= parts['activation statistics (hooks)']   # hooks run inside the forward call
+    measured = next(ct for (f, _, fn), (_, _, _, ct, _) in st.items() if fn == 'fit_one_cycle')
+    parts['everything else (fastai callbacks, loss, metrics, Python)'] = measured - sum(parts.values())
+    lines = [f"### {label}\n", f"{provenance(device)}. One convnotes epoch, bs {bs}, `with_hist=True`, under cProfile "
+             f"(which slows Python-heavy parts most): {measured:.2f} s.\n", "| part | seconds | share |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.2f} | {v/measured:.0%} |" for k,v in parts.items()]
+    return '\n'.join(lines)
+
+def update_sections(path:Path, sections:dict, title:str):
+    "Replace each named section of the report at `path` (between `<!-- bench:NAME -->` markers), keeping the others"
+    text = path.read_text() if path.exists() else f"# Performance\n\n{title}\n"
+    for name, body in sections.items():
+        block = f"<!-- bench:{name} -->\n{body}\n<!-- /bench:{name} -->"
+        pat = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+        text = pat.sub(lambda m: block, text) if pat.search(text) else text.rstrip('\n') + f"\n\n{block}\n"
+    with atomic_write(path, 'w') as f: f.write(text)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--repeats', type=int, default=5, help="timed runs per configuration, after one warm-up (default 5)")
+    p.add_argument('--book-repeats', type=int, default=1, help="timed runs for the slow book pipeline (default 1)")
+    p.add_argument('--bs', default='512,64', help="batch sizes (default 512,64)")
+    p.add_argument('--devices', default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda when there is one)")
+    p.add_argument('--out', type=Path, default=None, help="also write each device's results into its section of this Markdown report")
+    p.add_argument('--concurrency-repeats', type=int, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
+    p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL'")
+    p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child: return child_epochs(*args.child)
+    title = "What `make bench` measured last, per device. Re-run it on any machine: it replaces only its own device's results."
+    if args.profile:
+        text = profile_section(args.profile)
+        print(text)
+        if args.out: update_sections(args.out, {f'profile-{args.profile}': text}, title)
+        return
+    devices = args.devices.split(',') if args.devices else ['cpu'] + (['cuda'] * torch.cuda.is_available())
+    bad = [d for d in devices if d not in ('cpu', 'cuda')]
+    if bad: p.error(f"--devices takes cpu and cuda, got {bad}")
+    if 'cuda' in devices and not torch.cuda.is_available(): p.error("--devices cuda: torch sees no CUDA GPU on this machine")
+
+    t = time.perf_counter(); load_mnist(rebuild=True); t_decode = time.perf_counter() - t
+    t = time.perf_counter(); load_mnist(); t_cached = time.perf_counter() - t
+    sections = {}
+    for d in devices:
+        sections[d] = device_section(d, device_rows(d, list(map(int, args.bs.split(','))), args.repeats, args.book_repeats),
+                                     args.repeats, args.book_repeats)
+        if d == 'cpu':
+            sections[d] += (f"\n\n`load_mnist()`: first (decoding the PNGs) {t_decode:.1f}s, cached {t_cached:.3f}s. Peak resident "
+                            f"memory of the benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20:.2f} GiB.")
+        print('\n' + sections[d], flush=True)
     if args.concurrency_repeats:
-        conc = concurrency_rows(512, args.concurrency_repeats)
-        lines += ["\n## Two processes training at once\n",
-                  "`make nbtest` runs two notebooks at once (`nbdev-test --n-workers 2`), each with torch's two threads. By default "
-                  "OpenMP threads *spin* while they wait for work, burning the cores the other process needs. Convnotes epochs at "
-                  f"bs 512 (median of {args.concurrency_repeats} per process after a warm-up; two at once: mean of the two processes):\n",
-                  "| `OMP_WAIT_POLICY` | one process alone (s) | each of two at once (s) | two at once / alone |", "|---|---|---|---|"]
-        lines += [f"| {r['policy']} | {r['alone']:.2f} | {r['two']:.2f} | {r['two']/r['alone']:.1f} |" for r in conc]
-        spin, passive = conc
-        alone = (f"Alone, passive waiting costs {passive['alone']/spin['alone']-1:.0%} here (sleeping threads take time to wake for "
-                 "each of the many small parallel regions), so only `make nbtest` sets it" if passive['alone'] > 1.05*spin['alone']
-                 else f"Alone, passive waiting costs nothing measurable here ({passive['alone']/spin['alone']-1:+.0%})")
-        lines.append("\nSo `make nbtest` sets `OMP_WAIT_POLICY=PASSIVE`. It changes only how idle threads wait, not how work is split: "
-                     f"results are bit for bit the same (`tests/test_threads.py`). {alone}. Running two notebooks at once on a "
-                     "laptop? Start Jupyter with `OMP_WAIT_POLICY=PASSIVE jupyter lab`.")
-    text = '\n'.join(lines) + '\n'
-    print('\n' + text)
-    if args.out:
-        tmp = args.out.with_name(args.out.name + '.tmp')
-        tmp.write_text(text); os.replace(tmp, args.out)
+        sections['concurrency'] = concurrency_section(concurrency_rows(512, args.concurrency_repeats), args.concurrency_repeats)
+        print('\n' + sections['concurrency'])
+    if args.out: update_sections(args.out, sections, title)
 
 if __name__ == '__main__': main()

@@ -14,10 +14,11 @@ from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment',
-           'release_free_memory', 'histogram_0_10', 'LeanActivationStats', 'machine', 'PredictionCounts',
-           'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from', 'activation_summary',
-           'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records', 'load_records']
+__all__ = ['EXPERIMENTS', 'TORCH_ADAM_DEFAULTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT',
+           'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'LeanActivationStats', 'machine', 'PredictionCounts',
+           'torch_adam', 'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from',
+           'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records',
+           'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -60,17 +61,6 @@ def release_free_memory()->bool: # whether there was an allocator to ask (glibc,
     except (OSError, AttributeError): return False   # not glibc (e.g. musl): nothing to ask
     return True
 
-def histogram_0_10(
-    o:Tensor, # activations, on any device
-)->Tensor:    # 40 counts over [0, 10], of `o`'s dtype, as `histc` returns them
-    "`o.histc(40, 0, 10)`, the histogram `ActivationStats` records: the same counts, in fewer passes over `o` on a CPU"
-    if o.device.type != 'cpu': return o.histc(40, 0, 10)   # one kernel on a GPU already
-    idx = o.mul(4).floor_().clamp_(-1, 41).add_(1).nan_to_num_(nan=0.)   # bin + 1: 0 below 0 (and NaN), 41-42 above 10
-    hist = idx.to(torch.uint8).flatten().bincount(minlength=43)[1:41].to(o.dtype)
-    hist[39] += (o == 10).sum()   # histc's last bin is closed: it holds 10 itself
-    return hist
-
-
 # %% ../nbs/05_experiments.ipynb #a7e0c5d1
 class LeanActivationStats(ActivationStats):
     "fastai's `ActivationStats`: the same statistics, computed where the model runs and read back once per epoch"
@@ -83,7 +73,7 @@ class LeanActivationStats(ActivationStats):
         if isinstance(o, tuple): return self.hook_multi_ouput(o)
         o = o.float()
         res = {'mean': o.mean(), 'std': o.std(), 'near_zero': ((o<=0.05).sum(), o.numel())}   # tensors: no waiting
-        if self.with_hist: res['hist'] = histogram_0_10(o)
+        if self.with_hist: res['hist'] = o.histc(40, 0, 10)
         return res
     def after_train(self): self.read_stats()
     def after_epoch(self): release_free_memory()   # what the epoch freed goes back to the system
@@ -134,6 +124,21 @@ class PredictionCounts(Callback):
         self.preds = self.preds + self.pred.argmax(1).bincount(minlength=n)
         self.labels = self.labels + self.y.bincount(minlength=n)
 
+# %% ../nbs/05_experiments.ipynb #b3f1a002
+TORCH_ADAM_DEFAULTS = dict(betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)   # fastai's `Adam` defaults
+
+def torch_adam(
+    params,   # the parameters to train, one flat list (what a `Learner`'s default splitter gives)
+    **kwargs, # `AdamW` options: `lr` (the `Learner` passes it), or a default to override
+)->OptimWrapper:
+    "fastai's `Adam` with fastai's defaults, stepped by torch's fused `AdamW`: one kernel per step, not several per parameter"
+    params = list(params)
+    if not all(isinstance(p, Tensor) for p in params):
+        raise ValueError("torch_adam takes one flat list of parameters; for parameter groups, use fastai's OptimWrapper directly")
+    groups = [dict(params=[p for p in params if p.ndim > 1]),                      # weights: decayed
+              dict(params=[p for p in params if p.ndim <= 1], weight_decay=0.)]   # biases and BatchNorm's: never, as in fastai
+    return OptimWrapper([g for g in groups if g['params']], torch.optim.AdamW, **{**TORCH_ADAM_DEFAULTS, **kwargs})
+
 # %% ../nbs/05_experiments.ipynb #56d6e6f7
 def make_learner(
     exp:Experiment,   # the recipe
@@ -142,6 +147,7 @@ def make_learner(
     cbs=None,         # extra callbacks
     stats_cls=LeanActivationStats, # the statistics callback: `LeanActivationStats`, or fastai's `ActivationStats`
     watch:list=None,  # names of the layers to record (e.g. `['3.0']`); every layer with parameters if omitted
+    opt_func=torch_adam, # the optimizer: `torch_adam`, or fastai's `Adam` (the same steps, slower)
     **stats_kwargs,   # passed to it, e.g. `include_paramless=True`, or `with_hist=False` to skip the histograms
 )->Learner:
     "A seeded `Learner` for `exp`, watched by `ActivationStats(with_hist=True)` (lean by default) and `PredictionCounts`"
@@ -149,7 +155,7 @@ def make_learner(
     dls = mnist_dls(bs=exp.bs, sample=exp.sample, device=device)
     model = simple_cnn(exp.n_out, bn=exp.bn)
     modules = [model.get_submodule(n) for n in watch] if watch else None
-    return Learner(dls, model, loss_func=F.cross_entropy, metrics=accuracy,
+    return Learner(dls, model, loss_func=F.cross_entropy, metrics=accuracy, opt_func=opt_func,
                    cbs=[stats_cls(modules=modules, **{'with_hist': True, **stats_kwargs}), PredictionCounts(), *L(cbs)])
 
 # %% ../nbs/05_experiments.ipynb #1547645e
