@@ -182,7 +182,7 @@ def profile_section(label:str, device='cpu', bs=512)->str:
     parts['forward pass (without hooks)'] -= parts['activation statistics (hooks)']   # hooks run inside the forward call
     measured = next(ct for (f, _, fn), (_, _, _, ct, _) in st.items() if fn == 'fit_one_cycle')
     parts['everything else (fastai callbacks, loss, metrics, Python)'] = measured - sum(parts.values())
-    lines = [f"### {label}\n", f"{provenance(device)}. One convnotes epoch, bs {bs}, `with_hist=True`, under cProfile "
+    lines = [f"### {label}\n", f"{provenance(device)}. One convnotes epoch, `with_hist=True`, under cProfile "
              f"(which slows Python-heavy parts most): {measured:.2f} s.\n", "| part | seconds | share |", "|---|---|---|"]
     lines += [f"| {k} | {v:.2f} | {v/measured:.0%} |" for k,v in parts.items()]
     return '\n'.join(lines)
@@ -210,7 +210,7 @@ def main():
     if args.child: return child_epochs(*args.child)
     title = "What `make bench` measured last, per device. Re-run it on any machine: it replaces only its own device's results."
     if args.profile:
-        text = profile_section(args.profile)
+        text = '\n\n'.join(profile_section(f"{args.profile}, bs {bs}", bs=bs) for bs in map(int, args.bs.split(',')))
         print(text)
         if args.out: update_sections(args.out, {f'profile-{args.profile}': text}, title)
         return

@@ -65,13 +65,16 @@ def release_free_memory()->bool: # whether there was an allocator to ask (glibc,
 class LeanActivationStats(ActivationStats):
     "fastai's `ActivationStats`: the same statistics, computed where the model runs and read back once per epoch"
     name = 'activation_stats'   # so it is `learn.activation_stats`, as fastai's is
-    def __init__(self, with_hist=False, cpu=False, **kwargs):   # cpu=False: activations are not copied off the GPU
-        super().__init__(with_hist=with_hist, cpu=cpu, **kwargs)
+    def __init__(self, with_hist=False, cpu=False, detach=False, **kwargs):
+        # cpu=False: activations are not copied off the GPU; detach=False: the hook detaches the output itself,
+        # rather than fastai's `to_detach` walking the layer's inputs and output on every call
+        super().__init__(with_hist=with_hist, cpu=cpu, detach=detach, **kwargs)
     def before_fit(self): super().before_fit(); self._read_upto = 0
     def hook(self, m, i, o):
         if not self.training: return None   # validation batches are never stored: skip computing them
         if isinstance(o, tuple): return self.hook_multi_ouput(o)
-        o = o.float()
+        o = o.detach().float()
+        if self.cpu: o = o.cpu()   # only if asked: fastai's default, a copy to the host per layer per batch
         res = {'mean': o.mean(), 'std': o.std(), 'near_zero': ((o<=0.05).sum(), o.numel())}   # tensors: no waiting
         if self.with_hist: res['hist'] = o.histc(40, 0, 10)
         return res
