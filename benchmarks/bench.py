@@ -1,7 +1,8 @@
 """One epoch of `fit_one_cycle(1, 0.06)` on full MNIST with the 10-class `simple_cnn`, three ways, on each device:
 
 1. book:      the fastai book's pipeline, `mnist_datablock_dls` (PNG decoded by PIL every epoch) + `Learner` (fastai's `Adam`)
-2. convnotes: `mnist_dls` (tensors decoded once, kept on the device) + `Learner` with `torch_adam`
+2. convnotes: `mnist_dls` (tensors decoded once, kept on the device) + `LeanLearner` (fastai's `Learner`, calling
+              only the callbacks that handle each event) with `torch_adam`, as `make_learner` builds it
 3. floor:     a plain PyTorch loop over the same tensors on the same device: same model, torch's fused `AdamW`
               with fastai's `Adam` defaults, one-cycle schedule, shuffled batch order and validation pass
 
@@ -21,7 +22,7 @@ import fastai
 from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed
 from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls, atomic_write
 from convnotes.models import simple_cnn
-from convnotes.experiments import LeanActivationStats, torch_adam, machine as device_name
+from convnotes.experiments import LeanActivationStats, LeanLearner, torch_adam, machine as device_name
 
 LR, EPOCHS = 0.06, 1
 
@@ -29,8 +30,8 @@ def sync(device):
     "Wait for the device to finish what it was given, so a timer stops when the work is done"
     if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
 
-def fastai_epoch(dls, stats, stats_cls=LeanActivationStats, opt_func=torch_adam):
-    learn = Learner(dls, simple_cnn(10), loss_func=F.cross_entropy, metrics=accuracy, opt_func=opt_func,
+def fastai_epoch(dls, stats, stats_cls=LeanActivationStats, opt_func=torch_adam, learner_cls=LeanLearner):
+    learn = learner_cls(dls, simple_cnn(10), loss_func=F.cross_entropy, metrics=accuracy, opt_func=opt_func,
                     cbs=[stats_cls(with_hist=True)] if stats else [])
     with learn.no_bar(), learn.no_logging():
         sync(dls.device); t = time.perf_counter(); learn.fit_one_cycle(EPOCHS, LR); sync(dls.device)
@@ -126,7 +127,7 @@ def device_rows(device, bss, repeats, book_repeats)->list:
         for stats in (False, True):
             set_seed(42)
             fns = dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats),
-                       book=lambda: fastai_epoch(book, stats, ActivationStats, Adam))  # the book: fastai's own
+                       book=lambda: fastai_epoch(book, stats, ActivationStats, Adam, Learner))  # the book: fastai's own
             r = dict(bs=bs, stats=stats, **median_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats)))
             rows.append(r)
             print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)

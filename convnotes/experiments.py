@@ -16,9 +16,9 @@ from .models import simple_cnn
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'TORCH_ADAM_DEFAULTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT',
            'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'LeanActivationStats', 'machine', 'PredictionCounts',
-           'torch_adam', 'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from',
-           'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records',
-           'load_records']
+           'LeanOptimWrapper', 'torch_adam', 'LeanLearner', 'make_learner', 'hooked_names', 'layer_idx',
+           'show_activations', 'dead_from', 'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment',
+           'get_experiment', 'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -128,19 +128,48 @@ class PredictionCounts(Callback):
         self.labels = self.labels + self.y.bincount(minlength=n)
 
 # %% ../nbs/05_experiments.ipynb #b3f1a002
+def _flat_hypers(pg:dict):
+    "A torch parameter group's hyper-parameters under fastai's keys: a tuple such as `betas` becomes `betas__0`, `betas__1`"
+    for k,v in pg.items():
+        if k == 'params': continue
+        if isinstance(v, (tuple, list)): yield from ((f'{k}__{i}', v_) for i,v_ in enumerate(v))
+        else: yield k, v
+
+class LeanOptimWrapper(OptimWrapper):
+    "fastai's `OptimWrapper`, reading a torch optimizer's hyper-parameters without fastcore's all-purpose type checks"
+    @property
+    def hypers(self): return [{self.fwd_map.get(k, k): v for k,v in _flat_hypers(pg)} for pg in self.opt.param_groups]
+
 TORCH_ADAM_DEFAULTS = dict(betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)   # fastai's `Adam` defaults
 
 def torch_adam(
     params,   # the parameters to train, one flat list (what a `Learner`'s default splitter gives)
     **kwargs, # `AdamW` options: `lr` (the `Learner` passes it), or a default to override
-)->OptimWrapper:
+)->LeanOptimWrapper:
     "fastai's `Adam` with fastai's defaults, stepped by torch's fused `AdamW`: one kernel per step, not several per parameter"
     params = list(params)
     if not all(isinstance(p, Tensor) for p in params):
         raise ValueError("torch_adam takes one flat list of parameters; for parameter groups, use fastai's OptimWrapper directly")
     groups = [dict(params=[p for p in params if p.ndim > 1]),                      # weights: decayed
               dict(params=[p for p in params if p.ndim <= 1], weight_decay=0.)]   # biases and BatchNorm's: never, as in fastai
-    return OptimWrapper([g for g in groups if g['params']], torch.optim.AdamW, **{**TORCH_ADAM_DEFAULTS, **kwargs})
+    return LeanOptimWrapper([g for g in groups if g['params']], torch.optim.AdamW, **{**TORCH_ADAM_DEFAULTS, **kwargs})
+
+# %% ../nbs/05_experiments.ipynb #c4a1e005
+def _handles(cb:Callback, event_name:str)->bool:
+    "Whether `cb` defines a method for `event_name`: in its class, or as its own attribute (`Callback(after_step=f)`)"
+    return event_name in vars(cb) or hasattr(type(cb), event_name)
+
+def _order(cb): return getattr(cb, 'order', 0)   # as `L.sorted('order')` sorts them
+
+class LeanLearner(Learner):
+    "fastai's `Learner`, calling at each event only the callbacks that handle it"
+    def __call__(self, event_name):
+        if isinstance(event_name, str): self._call_one(event_name)   # one event: no `L` to build and map
+        else: super().__call__(event_name)
+    def _call_one(self, event_name):
+        if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
+        for cb in sorted(self.cbs, key=_order):
+            if event_name == 'after_fit' or _handles(cb, event_name): cb(event_name)
 
 # %% ../nbs/05_experiments.ipynb #56d6e6f7
 def make_learner(
@@ -153,13 +182,13 @@ def make_learner(
     opt_func=torch_adam, # the optimizer: `torch_adam`, or fastai's `Adam` (the same steps, slower)
     **stats_kwargs,   # passed to it, e.g. `include_paramless=True`, or `with_hist=False` to skip the histograms
 )->Learner:
-    "A seeded `Learner` for `exp`, watched by `ActivationStats(with_hist=True)` (lean by default) and `PredictionCounts`"
+    "A seeded `LeanLearner` for `exp`, watched by `ActivationStats(with_hist=True)` (lean by default) and `PredictionCounts`"
     set_seed(seed, reproducible=True)
     dls = mnist_dls(bs=exp.bs, sample=exp.sample, device=device)
     model = simple_cnn(exp.n_out, bn=exp.bn)
     modules = [model.get_submodule(n) for n in watch] if watch else None
-    return Learner(dls, model, loss_func=F.cross_entropy, metrics=accuracy, opt_func=opt_func,
-                   cbs=[stats_cls(modules=modules, **{'with_hist': True, **stats_kwargs}), PredictionCounts(), *L(cbs)])
+    return LeanLearner(dls, model, loss_func=F.cross_entropy, metrics=accuracy, opt_func=opt_func,
+                       cbs=[stats_cls(modules=modules, **{'with_hist': True, **stats_kwargs}), PredictionCounts(), *L(cbs)])
 
 # %% ../nbs/05_experiments.ipynb #1547645e
 FIRST_CONV, LAST_HIDDEN_CONV = '0.0', '3.0'
