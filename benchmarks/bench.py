@@ -77,14 +77,18 @@ def timed(f):
     gc.collect()  # earlier runs' Learners (reference cycles) are freed now, not in the middle of this one
     return f()
 
-def median_times(fns:dict, repeats:dict)->dict:
-    "Median time of each function, run in interleaved rounds (so drift in the machine's speed hits all alike), after a warm-up"
+def interleaved_times(fns:dict, repeats:dict)->dict:
+    "Each function's times, run in interleaved rounds (so drift in the machine's speed hits all alike), after a warm-up"
     times = {k: [] for k in fns}
     for k,f in fns.items(): timed(f)
     for r in range(max(repeats.values())):
         for k,f in fns.items():
             if r < repeats[k]: times[k].append(timed(f))
-    return {k: statistics.median(v) for k,v in times.items()}
+    return times
+
+def round_ratios(a:list, b:list)->list:
+    "`a[i]/b[i]`: two pipelines compared within each round, a minute apart, rather than across the whole run"
+    return sorted(x/y for x,y in zip(a, b))
 
 def child_epochs(bs:int, n:int):
     "Run by `bench.py --child BS N` in a fresh process: a warm-up convnotes epoch on the CPU, then the median of `n` timed ones"
@@ -128,7 +132,8 @@ def device_rows(device, bss, repeats, book_repeats)->list:
             set_seed(42)
             fns = dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats),
                        book=lambda: fastai_epoch(book, stats, ActivationStats, Adam, Learner))  # the book: fastai's own
-            r = dict(bs=bs, stats=stats, **median_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats)))
+            times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats))
+            r = dict(bs=bs, stats=stats, ratios=round_ratios(times['convnotes'], times['floor']), **{k: statistics.median(v) for k,v in times.items()})
             rows.append(r)
             print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
     return rows
@@ -138,10 +143,12 @@ def device_section(device, rows, repeats, book_repeats)->str:
     lines = [f"## On a {kind}\n", f"Latest: {provenance(device)}.\n",
              "One epoch of `fit_one_cycle(1, 0.06)`, full MNIST, 10-class `simple_cnn`; median seconds "
              f"({repeats} interleaved runs after a warm-up; book pipeline: {book_repeats}).\n",
-             "| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | 1/2 book/convnotes |",
-             "|---|---|---|---|---|---|---|"]
+             "The convnotes/floor ratio is the median of the ratios within each round, and the range is theirs: on a "
+             "shared machine one round's ratio can be off by 10% either way.\n",
+             "| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | its range over rounds | 1/2 book/convnotes |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['book']:.2f} | {r['convnotes']:.2f} | {r['floor']:.2f} "
-              f"| {r['convnotes']/r['floor']:.2f} | {r['book']/r['convnotes']:.1f} |" for r in rows]
+              f"| {statistics.median(r['ratios']):.2f} | {r['ratios'][0]:.2f}–{r['ratios'][-1]:.2f} | {r['book']/r['convnotes']:.1f} |" for r in rows]
     for bs in sorted({r['bs'] for r in rows}, reverse=True):
         off, on = (next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True))
         lines.append(f"\n`ActivationStats(with_hist=True)` adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs} "
