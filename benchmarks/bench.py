@@ -144,7 +144,7 @@ def device_section(device, rows, repeats, book_repeats)->str:
              "One epoch of `fit_one_cycle(1, 0.06)`, full MNIST, 10-class `simple_cnn`; median seconds "
              f"({repeats} interleaved runs after a warm-up; book pipeline: {book_repeats}).\n",
              "The convnotes/floor ratio is the median of the ratios within each round, and the range is theirs: on a "
-             "shared machine one round's ratio can be off by 10% either way.\n",
+             "shared machine one round's ratio moves by several percent, and the range shows how far it moved in this run.\n",
              "| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | its range over rounds | 1/2 book/convnotes |",
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['book']:.2f} | {r['convnotes']:.2f} | {r['floor']:.2f} "
