@@ -159,8 +159,6 @@ def _handles(cb:Callback, event_name:str)->bool:
     "Whether `cb` defines a method for `event_name`: in its class, or as its own attribute (`Callback(after_step=f)`)"
     return event_name in vars(cb) or hasattr(type(cb), event_name)
 
-def _order(cb): return getattr(cb, 'order', 0)   # as `L.sorted('order')` sorts them
-
 class LeanLearner(Learner):
     "fastai's `Learner`, calling at each event only the callbacks that handle it"
     def __call__(self, event_name):
@@ -168,7 +166,7 @@ class LeanLearner(Learner):
         else: super().__call__(event_name)
     def _call_one(self, event_name):
         if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
-        for cb in sorted(self.cbs, key=_order):
+        for cb in sorted_ex(self.cbs, key='order'):   # fastai's `self.cbs.sorted('order')`, without a new `L`
             if event_name == 'after_fit' or _handles(cb, event_name): cb(event_name)
 
 # %% ../nbs/05_experiments.ipynb #56d6e6f7
