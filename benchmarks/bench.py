@@ -22,7 +22,7 @@ import fastai
 from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed
 from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls, atomic_write
 from convnotes.models import simple_cnn
-from convnotes.experiments import LeanActivationStats, LeanLearner, torch_adam, machine as device_name
+from convnotes.experiments import LeanActivationStats, LeanLearner, activation_hist, torch_adam, machine as device_name
 
 LR, EPOCHS = 0.06, 1
 
@@ -38,11 +38,11 @@ def fastai_epoch(dls, stats, stats_cls=LeanActivationStats, opt_func=torch_adam,
         return time.perf_counter() - t
 
 def _stats_hook(store):
-    "The statistics `LeanActivationStats` records, for training batches only, kept on the device"
+    "The statistics `LeanActivationStats` records, computed as it computes them, for training batches only, kept on the device"
     def hook(m, i, o):
         if not m.training: return
         o = o.detach().float()
-        store.append((o.mean(), o.std(), (o <= 0.05).sum(), o.histc(40, 0, 10)))
+        store.append((o.mean(), o.std(), torch.count_nonzero(o <= 0.05), activation_hist(o)))
     return hook
 
 def read_back(store):
@@ -63,7 +63,7 @@ def floor_epoch(x, y, xv, yv, bs, stats):
     for _ in range(EPOCHS):
         model.train()
         for idx in torch.randperm(len(x), device=x.device).split(bs):
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))   # as `TensorDL` copies a batch
             loss.backward(); opt.step(); opt.zero_grad(); sched.step()
         if store: read_back(store)
         model.eval()
