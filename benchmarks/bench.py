@@ -178,7 +178,8 @@ PARTS = [('backward pass', lambda f, fn: fn == "<method 'run_backward' of 'torch
          ('activation statistics (hooks)', lambda f, fn: fn == 'hook' and ('convnotes' in f or 'fastai' in f)),
          ('forward pass (without hooks)', lambda f, fn: fn == '_call_impl' and f.endswith('torch/nn/modules/module.py')),
          ('optimizer step', lambda f, fn: fn == 'step' and ('fastai/optimizer.py' in f or 'torch/optim/' in f)),
-         ('making batches', lambda f, fn: fn == 'create_batches')]
+         ('making batches', lambda f, fn: fn == 'create_batches'),
+         ("each epoch's order (fastai's `get_idxs`: Python's `random.sample`)", lambda f, fn: fn == 'get_idxs' and 'fastai/data/load.py' in f)]
 
 def profile_section(label:str, device='cpu', bs=512)->str:
     "cProfile of one convnotes epoch with statistics on `device`, split into the parts of `PARTS`"
