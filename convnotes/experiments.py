@@ -16,9 +16,10 @@ from .models import simple_cnn
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'TORCH_ADAM_DEFAULTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT',
            'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'activation_hist', 'LeanActivationStats', 'machine',
-           'PredictionCounts', 'LeanOptimWrapper', 'torch_adam', 'LeanLearner', 'make_learner', 'hooked_names',
-           'layer_idx', 'show_activations', 'dead_from', 'activation_summary', 'is_collapse', 'RunRecord',
-           'run_experiment', 'get_experiment', 'save_records', 'load_records']
+           'PredictionCounts', 'LeanOptimWrapper', 'torch_adam', 'lean_combine_scheds', 'LeanSmoothLoss',
+           'LeanRecorder', 'LeanLearner', 'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from',
+           'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records',
+           'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -166,13 +167,63 @@ def torch_adam(
               dict(params=[p for p in params if p.ndim <= 1], weight_decay=0.)]   # biases and BatchNorm's: never, as in fastai
     return LeanOptimWrapper([g for g in groups if g['params']], torch.optim.AdamW, **{**TORCH_ADAM_DEFAULTS, **kwargs})
 
+# %% ../nbs/05_experiments.ipynb #c5d2e001
+def lean_combine_scheds(
+    pcts:list,   # the fraction of training each schedule takes; they add up to 1
+    scheds:list, # one schedule per fraction, each a function of the position in its own phase, from 0 to 1
+)->Callable:     # the schedule of all of training: a function of the position in it, from 0 to 1
+    "fastai's `combine_scheds`, the same values bit for bit, computed on float32 scalars instead of tensors"
+    assert sum(pcts) == 1.
+    edges = np.array([0, *pcts], dtype=np.float32)               # fastai's tensor of the fractions: float32
+    assert (edges >= 0).all()
+    edges = edges.cumsum(dtype=np.float64).astype(np.float32)   # as torch's cumsum on a CPU: float64 sums, rounded
+    starts, last = edges.tolist(), len(edges) - 2
+    def _inner(pos):
+        p = np.float32(pos)                                      # torch subtracts in the tensor's float32
+        idx = min(sum(float(p) >= s for s in starts) - 1, last)  # the last phase that has started
+        return scheds[idx](float((p - edges[idx]) / (edges[idx+1] - edges[idx])))
+    return _inner
+
+# %% ../nbs/05_experiments.ipynb #c5d2e006
+class LeanSmoothLoss(AvgSmoothLoss):
+    "fastai's smoothed training loss, kept on the loss's device: no copy to the host per batch (on a GPU, no wait)"
+    def accumulate(self, learn):
+        self.count += 1
+        loss = learn.loss.mean().detach()
+        self.val = torch.lerp(loss, self.val.to(loss.device), self.beta)
+
+class LeanRecorder(Recorder):
+    "fastai's `Recorder`, smoothing the training loss where the model runs and copying it to the host once per epoch"
+    name = 'recorder'   # so it is `learn.recorder`, as fastai's is
+    def __init__(self, add_time=True, train_metrics=False, valid_metrics=True, beta=0.98):
+        super().__init__(add_time, train_metrics, valid_metrics, beta)
+        self.smooth_loss = LeanSmoothLoss(beta=beta)
+    def before_fit(self): super().before_fit(); self._on_host = 0
+    def after_train(self): self.losses_to_host(); super().after_train()
+    def after_fit(self): self.losses_to_host()
+
+    def losses_to_host(self):
+        "Copy the smoothed losses recorded since the last call, and `learn.smooth_loss`, to the host: one copy for all"
+        new = self.losses[self._on_host:]
+        if new: self.losses[self._on_host:] = torch.stack(new).cpu().unbind()
+        self._on_host = len(self.losses)
+        if isinstance(getattr(self.learn, 'smooth_loss', None), Tensor): self.learn.smooth_loss = self.learn.smooth_loss.cpu()
+
 # %% ../nbs/05_experiments.ipynb #c4a1e005
 def _handles(cb:Callback, event_name:str)->bool:
     "Whether `cb` defines a method for `event_name`: in its class, or as its own attribute (`Callback(after_step=f)`)"
     return event_name in vars(cb) or hasattr(type(cb), event_name)
 
 class LeanLearner(Learner):
-    "fastai's `Learner`, calling at each event only the callbacks that handle it"
+    "fastai's `Learner`, with a `LeanRecorder`, `lean_combine_scheds` in `fit_one_cycle`, and each event sent only where it is handled"
+    def __init__(self, dls, model, *args, cbs=None, default_cbs=True, **kwargs):
+        lean_defaults = [LeanRecorder if cb is Recorder else cb for cb in defaults.callbacks] if default_cbs else []
+        super().__init__(dls, model, *args, cbs=lean_defaults + list(L(cbs)), default_cbs=False, **kwargs)
+        self.default_cbs = default_cbs
+    def fit_one_cycle(self, *args, **kwargs):
+        "fastai's `fit_one_cycle`, its schedules built by `lean_combine_scheds`"
+        with contextlib.contextmanager(replacing_yield)(fastai.callback.schedule, 'combine_scheds', lean_combine_scheds):
+            super().fit_one_cycle(*args, **kwargs)
     def __call__(self, event_name):
         if isinstance(event_name, str): self._call_one(event_name)   # one event: no `L` to build and map
         else: super().__call__(event_name)
