@@ -2,9 +2,11 @@
 
 1. book:      the fastai book's pipeline, `mnist_datablock_dls` (PNG decoded by PIL every epoch) + `Learner` (fastai's `Adam`)
 2. convnotes: `mnist_dls` (tensors decoded once, kept on the device) + `LeanLearner` (fastai's `Learner`, calling
-              only the callbacks that handle each event) with `torch_adam`, as `make_learner` builds it
+              only the callbacks that handle each event, its one-cycle schedule computed without tensor operations
+              and its smoothed loss kept on the device) with `torch_adam`, as `make_learner` builds it
 3. floor:     a plain PyTorch loop over the same tensors on the same device: same model, torch's fused `AdamW`
-              with fastai's `Adam` defaults, one-cycle schedule, shuffled batch order and validation pass
+              with fastai's `Adam` defaults (biases not decayed, as fastai's `Learner` does), one-cycle schedule,
+              shuffled batch order and validation pass
 
 each with and without activation statistics (`with_hist=True`): fastai's `ActivationStats` for the book,
 convnotes' `LeanActivationStats` (the same numbers) for convnotes, and forward hooks computing the same statistics
@@ -51,9 +53,11 @@ def read_back(store):
             torch.stack([b[3] for b in store]).cpu())
 
 def floor_epoch(x, y, xv, yv, bs, stats):
-    "A plain PyTorch epoch matching fastai's fit_one_cycle defaults (Adam: betas (0.9, 0.99), eps 1e-5, wd 0.01 decoupled)"
+    "A plain PyTorch epoch matching fastai's fit_one_cycle defaults (Adam: betas (0.9, 0.99), eps 1e-5, wd 0.01 decoupled, not on biases)"
     model = simple_cnn(10).to(x.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)
+    groups = [dict(params=[p for p in model.parameters() if p.ndim > 1]),                      # weights: decayed
+              dict(params=[p for p in model.parameters() if p.ndim <= 1], weight_decay=0.)]   # biases: not (fastai's wd_bn_bias=False)
+    opt = torch.optim.AdamW(groups, lr=LR, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)
     n_batches = (len(x) + bs - 1)//bs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=n_batches*EPOCHS, pct_start=0.25,
                                                 div_factor=25, final_div_factor=1e5, base_momentum=0.85, max_momentum=0.95)
@@ -179,7 +183,9 @@ PARTS = [('backward pass', lambda f, fn: fn == "<method 'run_backward' of 'torch
          ('forward pass (without hooks)', lambda f, fn: fn == '_call_impl' and f.endswith('torch/nn/modules/module.py')),
          ('optimizer step', lambda f, fn: fn == 'step' and ('fastai/optimizer.py' in f or 'torch/optim/' in f)),
          ('making batches', lambda f, fn: fn == 'create_batches'),
-         ("each epoch's order (fastai's `get_idxs`: Python's `random.sample`)", lambda f, fn: fn == 'get_idxs' and 'fastai/data/load.py' in f)]
+         ("each epoch's order (fastai's `get_idxs`: Python's `random.sample`)", lambda f, fn: fn == 'get_idxs' and 'fastai/data/load.py' in f),
+         ("one-cycle schedule (`ParamScheduler.before_batch`)", lambda f, fn: fn == 'before_batch' and f.endswith('fastai/callback/schedule.py')),
+         ("recorder (`Recorder.after_batch`: smoothed loss, metrics, learning rate)", lambda f, fn: fn == 'after_batch' and f.endswith('fastai/learner.py'))]
 
 def profile_section(label:str, device='cpu', bs=512)->str:
     "cProfile of one convnotes epoch with statistics on `device`, split into the parts of `PARTS`"
@@ -189,7 +195,7 @@ def profile_section(label:str, device='cpu', bs=512)->str:
     st = pstats.Stats(prof).stats
     parts = {name: max([ct for (f, _, fn), (_, _, _, ct, _) in st.items() if match(f, fn)], default=0.) for name, match in PARTS}
     parts['forward pass (without hooks)'] -= parts['activation statistics (hooks)']   # hooks run inside the forward call
-    measured = next(ct for (f, _, fn), (_, _, _, ct, _) in st.items() if fn == 'fit_one_cycle')
+    measured = max(ct for (f, _, fn), (_, _, _, ct, _) in st.items() if fn == 'fit_one_cycle')   # LeanLearner's, around fastai's
     parts['everything else (fastai callbacks, loss, metrics, Python)'] = measured - sum(parts.values())
     lines = [f"### {label}\n", f"{provenance(device)}. One convnotes epoch, `with_hist=True`, under cProfile "
              f"(which slows Python-heavy parts most): {measured:.2f} s.\n", "| part | seconds | share |", "|---|---|---|"]

@@ -68,7 +68,7 @@ def activation_hist(
 )->Tensor:    # 40 counts, the same as `o.histc(40, 0, 10)`
     "fastai's activation histogram, `o.histc(40, 0, 10)`, counted with `bincount` on a CPU"
     if o.device.type != 'cpu' or not o.sum().isfinite(): return o.histc(40, 0, 10)   # histc skips NaN and infinities
-    bins = (o*4).clamp_(-1, 41).floor_().add_(1).to(torch.uint8).flatten()   # x*4 is exact: bin floor(4x), shifted by 1
+    bins = (o*4).clamp_(-1, 41).floor_().add_(1).to(torch.int16).flatten()   # x*4 is exact: bin floor(4x), shifted by 1
     counts = bins.bincount(minlength=43)        # 0: below 0 | 1..40: fastai's 40 bins | 41: [10, 10.25) | 42: above
     hist = counts[1:41].float()
     if counts[41]: hist[39] += (o == 10).sum()  # the last bin includes its right edge, 10
