@@ -149,10 +149,19 @@ def load_mnist(
 class TensorDL(DataLoader):
     "A fastai `DataLoader` over a `TensorDataset` that copies each batch out in one operation, where the tensors are"
     def create_batches(self, samps):
-        idxs = torch.tensor(list(samps), device=self.dataset.tensors[0].device)   # the epoch's order: one copy
+        order = torch.from_numpy(np.fromiter(samps, dtype=np.int64))       # the epoch's order...
+        idxs = order.to(self.dataset.tensors[0].device)                    # ...copied to the data once
         for b in idxs.split(self.bs):
             if self.drop_last and len(b) < self.bs: return
             yield tuple(t.index_select(0, b) for t in self.dataset.tensors)   # = t[b], in less time
+
+    def __iter__(self):
+        "fastai's `DataLoader.__iter__`, without torch's `DataLoader` iterator in between when there are no workers"
+        if self.fake_l.num_workers or self.pin_memory: yield from super().__iter__(); return
+        self.randomize(); self.before_iter()
+        for b in self.create_batches(self.get_idxs()):
+            yield self.after_batch(b if self.device is None else to_device(b, self.device))
+        self.after_iter()
 
 # %% ../nbs/00_data.ipynb #9889cec8
 MNIST_SAMPLE_DIGITS = (3, 7)
