@@ -217,6 +217,7 @@ def _handles(cb:Callback, event_name:str)->bool:
 class LeanLearner(Learner):
     "fastai's `Learner`, with a `LeanRecorder`, `lean_combine_scheds` in `fit_one_cycle`, and each event sent only where it is handled"
     def __init__(self, dls, model, *args, cbs=None, default_cbs=True, **kwargs):
+        self._routes, self._routed_for = {}, None   # for each event, the callbacks to call, worked out once
         lean_defaults = [LeanRecorder if cb is Recorder else cb for cb in defaults.callbacks] if default_cbs else []
         super().__init__(dls, model, *args, cbs=lean_defaults + list(L(cbs)), default_cbs=False, **kwargs)
         self.default_cbs = default_cbs
@@ -229,8 +230,14 @@ class LeanLearner(Learner):
         else: super().__call__(event_name)
     def _call_one(self, event_name):
         if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
-        for cb in sorted_ex(self.cbs, key='order'):   # fastai's `self.cbs.sorted('order')`, without a new `L`
-            if event_name == 'after_fit' or _handles(cb, event_name): cb(event_name)
+        for cb in self._route(event_name): cb(event_name)
+    def _route(self, event_name):
+        "The callbacks that handle `event_name`, in fastai's order (`self.cbs.sorted('order')`), worked out again when the callbacks change"
+        cbs = tuple(self.cbs)
+        if cbs != self._routed_for: self._routes, self._routed_for = {}, cbs
+        if event_name not in self._routes:
+            self._routes[event_name] = [cb for cb in sorted_ex(cbs, key='order') if event_name == 'after_fit' or _handles(cb, event_name)]
+        return self._routes[event_name]
 
 # %% ../nbs/05_experiments.ipynb #56d6e6f7
 def make_learner(
