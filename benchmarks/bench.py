@@ -192,13 +192,14 @@ def profile_section(label:str, device='cpu', bs=512)->str:
     dls = mnist_dls(bs=bs, device=device)
     fastai_epoch(dls, True)   # warm-up
     prof = cProfile.Profile(); prof.enable(); total = fastai_epoch(dls, True); prof.disable()
-    st = pstats.Stats(prof).stats
+    stats = pstats.Stats(prof); st = stats.stats
     parts = {name: max([ct for (f, _, fn), (_, _, _, ct, _) in st.items() if match(f, fn)], default=0.) for name, match in PARTS}
     parts['forward pass (without hooks)'] -= parts['activation statistics (hooks)']   # hooks run inside the forward call
     measured = max(ct for (f, _, fn), (_, _, _, ct, _) in st.items() if fn == 'fit_one_cycle')   # LeanLearner's, around fastai's
     parts['everything else (fastai callbacks, loss, metrics, Python)'] = measured - sum(parts.values())
     lines = [f"### {label}\n", f"{provenance(device)}. One convnotes epoch, `with_hist=True`, under cProfile "
-             f"(which slows Python-heavy parts most): {measured:.2f} s.\n", "| part | seconds | share |", "|---|---|---|"]
+             f"(which slows Python-heavy parts most): {measured:.2f} s, {stats.total_calls/1e6:.2f} million Python function calls.\n",
+             "| part | seconds | share |", "|---|---|---|"]
     lines += [f"| {k} | {v:.2f} | {v/measured:.0%} |" for k,v in parts.items()]
     return '\n'.join(lines)
 
