@@ -14,10 +14,11 @@ from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'TORCH_ADAM_DEFAULTS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT',
-           'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'activation_hist', 'LeanActivationStats', 'machine',
-           'PredictionCounts', 'LeanOptimWrapper', 'torch_adam', 'lean_combine_scheds', 'LeanSmoothLoss',
-           'LeanRecorder', 'LeanLearner', 'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from',
+__all__ = ['EXPERIMENTS', 'TORCH_ADAM_DEFAULTS', 'LEAN_CALLBACKS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE',
+           'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'activation_hist',
+           'LeanActivationStats', 'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam',
+           'lean_combine_scheds', 'LeanParamScheduler', 'LeanSmoothLoss', 'LeanRecorder', 'LeanCastToTensor',
+           'LeanLearner', 'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from',
            'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records',
            'load_records']
 
@@ -149,9 +150,26 @@ def _flat_hypers(pg:dict):
         else: yield k, v
 
 class LeanOptimWrapper(OptimWrapper):
-    "fastai's `OptimWrapper`, reading a torch optimizer's hyper-parameters without fastcore's all-purpose type checks"
+    "fastai's `OptimWrapper`, reading and writing a torch optimizer's hyper-parameters without fastcore's all-purpose machinery"
     @property
     def hypers(self): return [{self.fwd_map.get(k, k): v for k,v in _flat_hypers(pg)} for pg in self.opt.param_groups]
+    def set_hyper(self, k, v):
+        "fastai's `set_hyper`: a Python number, or one value per group, goes straight into torch's groups, none read first"
+        pgs = self.opt.param_groups
+        if isinstance(v, (int, float)) and not isinstance(v, np.generic): v = [v]*len(pgs)   # (fastai fails on NumPy's scalars)
+        one_per_group = isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1)
+        if not one_per_group or len(v) != len(pgs): return super().set_hyper(k, v)   # a slice, or fastai's error
+        for pg,v_ in zip(pgs, v): set_item_pg(pg, self.bwd_map[k], v_)
+    def last_hyper(self, k):
+        "`self.hypers[-1][k]`, read from the last group alone"
+        if k not in self.bwd_map: return self.hypers[-1][k]   # a key added to the groups after this wrapper was built
+        name, _, i = self.bwd_map[k].partition('__')           # e.g. 'mom' is torch's 'betas__0': betas[0]
+        v = self.opt.param_groups[-1][name]
+        return v[int(i)] if i else v
+
+def _last_hyper(opt, k):
+    "What `Recorder` and `ParamScheduler` write down at every batch, `opt.hypers[-1][k]`, read the cheap way when there is one"
+    return opt.last_hyper(k) if isinstance(opt, LeanOptimWrapper) else opt.hypers[-1][k]
 
 TORCH_ADAM_DEFAULTS = dict(betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True)   # fastai's `Adam` defaults
 
@@ -184,12 +202,21 @@ def lean_combine_scheds(
         return scheds[idx](float((p - edges[idx]) / (edges[idx+1] - edges[idx])))
     return _inner
 
+class LeanParamScheduler(ParamScheduler):
+    "fastai's `ParamScheduler`, writing down each batch's hyper-parameters as read from the last group alone"
+    name = 'param_scheduler'   # so it is `learn.param_scheduler`, as fastai's is
+    def before_batch(self):
+        learn = self.learn   # read directly: each attribute a callback reads through `GetAttr` costs microseconds
+        for n,f in self.scheds.items(): learn.opt.set_hyper(n, f(learn.pct_train))
+    def after_batch(self):
+        for p in self.scheds.keys(): self.hps[p].append(_last_hyper(self.learn.opt, p))
+
 # %% ../nbs/05_experiments.ipynb #c5d2e006
 class LeanSmoothLoss(AvgSmoothLoss):
     "fastai's smoothed training loss, kept on the loss's device: no copy to the host per batch (on a GPU, no wait)"
     def accumulate(self, learn):
         self.count += 1
-        loss = learn.loss.mean().detach()
+        loss = (learn.loss if learn.loss.ndim == 0 else learn.loss.mean()).detach()   # a mean already: no tensor operation
         self.val = torch.lerp(loss, self.val.to(loss.device), self.beta)
 
 class LeanRecorder(Recorder):
@@ -197,8 +224,19 @@ class LeanRecorder(Recorder):
     name = 'recorder'   # so it is `learn.recorder`, as fastai's is
     def __init__(self, add_time=True, train_metrics=False, valid_metrics=True, beta=0.98):
         super().__init__(add_time, train_metrics, valid_metrics, beta)
-        self.smooth_loss = LeanSmoothLoss(beta=beta)
+        self.smooth_loss, self._mets = LeanSmoothLoss(beta=beta), {}
     def before_fit(self): super().before_fit(); self._on_host = 0
+    def before_train(self): super().before_train(); self._mets[True] = self._train_mets       # listed once per phase,
+    def before_validate(self): super().before_validate(); self._mets[False] = self._valid_mets   # not at every batch
+    def after_batch(self):
+        "fastai's `after_batch`, reading the learner's attributes directly, the learning rate from the last group alone"
+        learn = self.learn
+        if len(learn.yb) == 0: return
+        for met in self._mets[learn.training]: met.accumulate(learn)
+        if not learn.training: return
+        self.lrs.append(_last_hyper(learn.opt, 'lr'))
+        learn.smooth_loss = loss = self.smooth_loss.value   # computed once, for both
+        self.losses.append(loss)
     def after_train(self): self.losses_to_host(); super().after_train()
     def after_fit(self): self.losses_to_host()
 
@@ -214,17 +252,32 @@ def _handles(cb:Callback, event_name:str)->bool:
     "Whether `cb` defines a method for `event_name`: in its class, or as its own attribute (`Callback(after_step=f)`)"
     return event_name in vars(cb) or hasattr(type(cb), event_name)
 
+class LeanCastToTensor(CastToTensor):
+    "fastai's `CastToTensor`, leaving a batch that is all plain tensors as it is"
+    name = 'cast_to_tensor'   # so it is `learn.cast_to_tensor`, as fastai's is
+    def before_batch(self):
+        if not all(type(o) is Tensor for o in (*self.learn.xb, *self.learn.yb)): super().before_batch()
+
+LEAN_CALLBACKS = {Recorder: LeanRecorder, CastToTensor: LeanCastToTensor}   # fastai's default callbacks, and what replaces them
+
 class LeanLearner(Learner):
-    "fastai's `Learner`, with a `LeanRecorder`, `lean_combine_scheds` in `fit_one_cycle`, and each event sent only where it is handled"
+    "fastai's `Learner`, with lean default callbacks, `fit_one_cycle` built of lean parts, and each event sent only where it is handled"
     def __init__(self, dls, model, *args, cbs=None, default_cbs=True, **kwargs):
         self._routes, self._routed_for = {}, None   # for each event, the callbacks to call, worked out once
-        lean_defaults = [LeanRecorder if cb is Recorder else cb for cb in defaults.callbacks] if default_cbs else []
+        lean_defaults = [LEAN_CALLBACKS.get(cb, cb) for cb in defaults.callbacks] if default_cbs else []
         super().__init__(dls, model, *args, cbs=lean_defaults + list(L(cbs)), default_cbs=False, **kwargs)
         self.default_cbs = default_cbs
     def fit_one_cycle(self, *args, **kwargs):
-        "fastai's `fit_one_cycle`, its schedules built by `lean_combine_scheds`"
-        with contextlib.contextmanager(replacing_yield)(fastai.callback.schedule, 'combine_scheds', lean_combine_scheds):
+        "fastai's `fit_one_cycle`, its schedules built by `lean_combine_scheds` and followed by `LeanParamScheduler`"
+        with contextlib.ExitStack() as stack:
+            for name, lean in [('combine_scheds', lean_combine_scheds), ('ParamScheduler', LeanParamScheduler)]:
+                stack.enter_context(contextlib.contextmanager(replacing_yield)(fastai.callback.schedule, name, lean))
             super().fit_one_cycle(*args, **kwargs)
+    def _set_device(self, b):
+        "fastai's `_set_device`, which puts the batch where the model is, passing a batch that is already there as it is"
+        device = torch.device('cpu') if defaults.use_cuda == False else next(self.model.parameters()).device   # as `to_device`
+        if isinstance(b, tuple) and all(isinstance(o, Tensor) and o.device == device for o in b): return b
+        return super()._set_device(b)
     def __call__(self, event_name):
         if isinstance(event_name, str): self._call_one(event_name)   # one event: no `L` to build and map
         else: super().__call__(event_name)
