@@ -2,8 +2,9 @@
 
 1. book:      the fastai book's pipeline, `mnist_datablock_dls` (PNG decoded by PIL every epoch) + `Learner` (fastai's `Adam`)
 2. convnotes: `mnist_dls` (tensors decoded once, kept on the device) + `LeanLearner` (fastai's `Learner`, calling
-              only the callbacks that handle each event, its one-cycle schedule computed without tensor operations
-              and its smoothed loss kept on the device) with `torch_adam`, as `make_learner` builds it
+              only the callbacks that handle each event, its one-cycle schedule computed without tensor operations,
+              its smoothed loss kept on the device, its per-batch callbacks reading the learner's attributes and
+              one hyper-parameter directly) with `torch_adam`, as `make_learner` builds it
 3. floor:     a plain PyTorch loop over the same tensors on the same device: same model, torch's fused `AdamW`
               with fastai's `Adam` defaults (biases not decayed, as fastai's `Learner` does), one-cycle schedule,
               shuffled batch order and validation pass
@@ -25,6 +26,9 @@ from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed
 from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls, atomic_write
 from convnotes.models import simple_cnn
 from convnotes.experiments import LeanActivationStats, LeanLearner, activation_hist, torch_adam, machine as device_name
+import convnotes.experiments
+from fastai.callback.schedule import ParamScheduler
+from fastai.learner import Recorder
 
 LR, EPOCHS = 0.06, 1
 
@@ -178,14 +182,23 @@ def concurrency_section(conc, repeats)->str:
 
 # Where an epoch's time goes: cProfile's time inside these functions (cumulative, so each includes what it calls;
 # where several match, e.g. torch's `AdamW.step` calling `Adam.step`, the outermost, i.e. the longest)
-PARTS = [('backward pass', lambda f, fn: fn == "<method 'run_backward' of 'torch._C._EngineBase' objects>"),
-         ('activation statistics (hooks)', lambda f, fn: fn == 'hook' and ('convnotes' in f or 'fastai' in f)),
-         ('forward pass (without hooks)', lambda f, fn: fn == '_call_impl' and f.endswith('torch/nn/modules/module.py')),
-         ('optimizer step', lambda f, fn: fn == 'step' and ('fastai/optimizer.py' in f or 'torch/optim/' in f)),
-         ('making batches', lambda f, fn: fn == 'create_batches'),
-         ("each epoch's order (fastai's `get_idxs`: Python's `random.sample`)", lambda f, fn: fn == 'get_idxs' and 'fastai/data/load.py' in f),
-         ("one-cycle schedule (`ParamScheduler.before_batch`)", lambda f, fn: fn == 'before_batch' and f.endswith('fastai/callback/schedule.py')),
-         ("recorder (`Recorder.after_batch`: smoothed loss, metrics, learning rate)", lambda f, fn: fn == 'after_batch' and f.endswith('fastai/learner.py'))]
+def _one_of(*funcs):
+    "A match for cProfile's (file, line, name) of any of `funcs`"
+    codes = {(c.co_filename, c.co_firstlineno, c.co_name) for c in (f.__code__ for f in funcs)}
+    return lambda f, line, fn: (f, line, fn) in codes
+
+# fastai's scheduler and recorder, or convnotes' lean ones where this commit has them (an older one, profiled from
+# a worktree, may not)
+_sched = getattr(convnotes.experiments, 'LeanParamScheduler', ParamScheduler)
+_recorder = getattr(convnotes.experiments, 'LeanRecorder', Recorder)
+PARTS = [('backward pass', lambda f, line, fn: fn == "<method 'run_backward' of 'torch._C._EngineBase' objects>"),
+         ('activation statistics (hooks)', lambda f, line, fn: fn == 'hook' and ('convnotes' in f or 'fastai' in f)),
+         ('forward pass (without hooks)', lambda f, line, fn: fn == '_call_impl' and f.endswith('torch/nn/modules/module.py')),
+         ('optimizer step', lambda f, line, fn: fn == 'step' and ('fastai/optimizer.py' in f or 'torch/optim/' in f)),
+         ('making batches', lambda f, line, fn: fn == 'create_batches'),
+         ("each epoch's order (fastai's `get_idxs`: Python's `random.sample`)", lambda f, line, fn: fn == 'get_idxs' and 'fastai/data/load.py' in f),
+         ("one-cycle schedule (`ParamScheduler.before_batch`)", _one_of(ParamScheduler.before_batch, _sched.before_batch)),
+         ("recorder (`Recorder.after_batch`: smoothed loss, metrics, learning rate)", _one_of(Recorder.after_batch, _recorder.after_batch))]
 
 def profile_section(label:str, device='cpu', bs=512)->str:
     "cProfile of one convnotes epoch with statistics on `device`, split into the parts of `PARTS`"
@@ -193,7 +206,7 @@ def profile_section(label:str, device='cpu', bs=512)->str:
     fastai_epoch(dls, True)   # warm-up
     prof = cProfile.Profile(); prof.enable(); total = fastai_epoch(dls, True); prof.disable()
     stats = pstats.Stats(prof); st = stats.stats
-    parts = {name: max([ct for (f, _, fn), (_, _, _, ct, _) in st.items() if match(f, fn)], default=0.) for name, match in PARTS}
+    parts = {name: max([ct for (f, line, fn), (_, _, _, ct, _) in st.items() if match(f, line, fn)], default=0.) for name, match in PARTS}
     parts['forward pass (without hooks)'] -= parts['activation statistics (hooks)']   # hooks run inside the forward call
     measured = max(ct for (f, _, fn), (_, _, _, ct, _) in st.items() if fn == 'fit_one_cycle')   # LeanLearner's, around fastai's
     parts['everything else (fastai callbacks, loss, metrics, Python)'] = measured - sum(parts.values())
