@@ -7,20 +7,22 @@ Docs: https://convnotes.github.io/convnotes/experiments.html.md"""
 # %% ../nbs/05_experiments.ipynb #34cb0210
 from __future__ import annotations
 import contextlib, ctypes, json, platform, sys, time, warnings
+from collections import Counter
 from dataclasses import dataclass, asdict, field
 import fastai, numpy as np
 from fastai.vision.all import *
+from torch.overrides import TorchFunctionMode
 from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'TORCH_ADAM_DEFAULTS', 'LEAN_CALLBACKS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE',
+__all__ = ['EXPERIMENTS', 'TORCH_ADAM_DEFAULTS', 'LEAN_CALLBACKS', 'HOST_READS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE',
            'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'activation_hist',
            'LeanActivationStats', 'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam',
-           'lean_combine_scheds', 'LeanParamScheduler', 'LeanSmoothLoss', 'LeanRecorder', 'LeanCastToTensor',
-           'LeanLearner', 'make_learner', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from',
-           'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records',
-           'load_records']
+           'lean_combine_scheds', 'LeanParamScheduler', 'LeanSmoothLoss', 'LeanAvgLoss', 'LeanAvgMetric',
+           'LeanRecorder', 'LeanCastToTensor', 'LeanProgressCallback', 'LeanLearner', 'make_learner', 'HostReads',
+           'host_reads', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from', 'activation_summary',
+           'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -138,8 +140,8 @@ class PredictionCounts(Callback):
     def after_batch(self):
         if self.training: return
         n = self.pred.shape[1]
-        self.preds = self.preds + self.pred.argmax(1).bincount(minlength=n)
-        self.labels = self.labels + self.y.bincount(minlength=n)
+        self.preds = self.preds + F.one_hot(self.pred.argmax(1), n).sum(0)   # `bincount`'s counts, without reading
+        self.labels = self.labels + F.one_hot(self.y, n).sum(0)               # the largest value on the host first
 
 # %% ../nbs/05_experiments.ipynb #b3f1a002
 def _flat_hypers(pg:dict):
@@ -219,12 +221,26 @@ class LeanSmoothLoss(AvgSmoothLoss):
         loss = (learn.loss if learn.loss.ndim == 0 else learn.loss.mean()).detach()   # a mean already: no tensor operation
         self.val = torch.lerp(loss, self.val.to(loss.device), self.beta)
 
+class LeanAvgLoss(AvgLoss):
+    "fastai's validation loss, added up where the loss is: no copy to the host per batch"
+    def accumulate(self, learn):
+        bs = find_bs(learn.yb)
+        self.total += learn.to_detach(learn.loss.mean(), cpu=False)*bs
+        self.count += bs
+
+class LeanAvgMetric(AvgMetric):
+    "fastai's `AvgMetric`, what a metric function becomes, added up where the model runs: no copy to the host per batch"
+    def accumulate(self, learn):
+        bs = find_bs(learn.yb)
+        self.total += learn.to_detach(self.func(learn.pred, *learn.yb), cpu=False)*bs
+        self.count += bs
+
 class LeanRecorder(Recorder):
     "fastai's `Recorder`, smoothing the training loss where the model runs and copying it to the host once per epoch"
     name = 'recorder'   # so it is `learn.recorder`, as fastai's is
     def __init__(self, add_time=True, train_metrics=False, valid_metrics=True, beta=0.98):
         super().__init__(add_time, train_metrics, valid_metrics, beta)
-        self.smooth_loss, self._mets = LeanSmoothLoss(beta=beta), {}
+        self.loss, self.smooth_loss, self._mets = LeanAvgLoss(), LeanSmoothLoss(beta=beta), {}
     def before_fit(self): super().before_fit(); self._on_host = 0
     def before_train(self): super().before_train(); self._mets[True] = self._train_mets       # listed once per phase,
     def before_validate(self): super().before_validate(); self._mets[False] = self._valid_mets   # not at every batch
@@ -258,7 +274,23 @@ class LeanCastToTensor(CastToTensor):
     def before_batch(self):
         if not all(type(o) is Tensor for o in (*self.learn.xb, *self.learn.yb)): super().before_batch()
 
-LEAN_CALLBACKS = {Recorder: LeanRecorder, CastToTensor: LeanCastToTensor}   # fastai's default callbacks, and what replaces them
+class _LossComment:
+    "A progress bar's comment: a smoothed loss, read from its device when the bar draws it"
+    def __init__(self, loss:Tensor): self.loss = loss
+    def __str__(self): return f'{self.loss.item():.4f}'   # fastai's comment, formatted as fastai formats it
+
+class LeanProgressCallback(ProgressCallback):
+    "fastai's `ProgressCallback`, reading the smoothed loss when the bar is drawn rather than after every batch"
+    name = 'progress'   # so it is `learn.progress`, as fastai's is
+    def after_batch(self):
+        learn = self.learn
+        self.pbar.update(learn.iter+1)   # draws now and then, with the comment of the batch before, as fastai's
+        if hasattr(learn, 'smooth_loss'): self.pbar.comment = _LossComment(learn.smooth_loss)
+
+LEAN_CALLBACKS = {Recorder: LeanRecorder, CastToTensor: LeanCastToTensor,   # fastai's default callbacks,
+                  ProgressCallback: LeanProgressCallback}                     # and what replaces them
+
+def _lean_metric(m): return m if isinstance(m, Metric) else LeanAvgMetric(m)   # fastai's `mk_metric` makes an `AvgMetric`
 
 class LeanLearner(Learner):
     "fastai's `Learner`, with lean default callbacks, `fit_one_cycle` built of lean parts, and each event sent only where it is handled"
@@ -267,6 +299,18 @@ class LeanLearner(Learner):
         lean_defaults = [LEAN_CALLBACKS.get(cb, cb) for cb in defaults.callbacks] if default_cbs else []
         super().__init__(dls, model, *args, cbs=lean_defaults + list(L(cbs)), default_cbs=False, **kwargs)
         self.default_cbs = default_cbs
+    @property
+    def metrics(self): return self._metrics
+    @metrics.setter
+    def metrics(self, v): self._metrics = L(v).map(_lean_metric)
+    @contextlib.contextmanager
+    def no_bar(self):
+        "fastai's `no_bar`, giving the same progress callback back afterwards"
+        bar = getattr(self, 'progress', None)
+        if bar is not None: self.remove_cb(bar)
+        try: yield self
+        finally:
+            if bar is not None: self.add_cb(bar)
     def fit_one_cycle(self, *args, **kwargs):
         "fastai's `fit_one_cycle`, its schedules built by `lean_combine_scheds` and followed by `LeanParamScheduler`"
         with contextlib.ExitStack() as stack:
@@ -310,6 +354,67 @@ def make_learner(
     modules = [model.get_submodule(n) for n in watch] if watch else None
     return LeanLearner(dls, model, loss_func=F.cross_entropy, metrics=accuracy, opt_func=opt_func,
                        cbs=[stats_cls(modules=modules, **{'with_hist': True, **stats_kwargs}), PredictionCounts(), *L(cbs)])
+
+# %% ../nbs/05_experiments.ipynb #d7e1a011
+HOST_READS = {'item', 'tolist', 'numpy', 'cpu', '__bool__', '__int__', '__float__', '__index__', '__format__',
+              'nonzero', 'unique', 'bincount', 'masked_select'}   # tensor calls that need a value on the host
+_TORCH_DIR = str(Path(torch.__file__).parent)
+
+def _line(frame)->str:
+    "` (file:line)` of a frame, the file from its package on; nothing for a notebook's cell, which has no file to open"
+    path = frame.f_code.co_filename
+    if path.startswith('<') or 'ipykernel_' in path: return ''
+    return f" ({path.split('site-packages/')[-1] if 'site-packages/' in path else '/'.join(Path(path).parts[-2:])}:{frame.f_lineno})"
+
+def _where(frame)->str:
+    "The callback, metric or hook method that asked for a value, and its line, or else the first line outside torch"
+    while frame.f_back and frame.f_code.co_filename.startswith(_TORCH_DIR): frame = frame.f_back
+    inner, owner = frame, frame
+    while owner and not isinstance(owner.f_locals.get('self'), (Callback, Metric, Hook)): owner = owner.f_back
+    f = owner or inner
+    name = f"{type(f.f_locals['self']).__name__}.{f.f_code.co_name}" if owner else f.f_code.co_name
+    return name + _line(f) + (f" in {inner.f_code.co_name}" if owner and inner is not owner else '')
+
+class HostReads(TorchFunctionMode):
+    "Counts the calls that read a tensor's value on the host (`HOST_READS`), by part of training and by line"
+    def __init__(self,
+        device=None, # where training runs: off the CPU, only reads of tensors there are counted (those are the waits)
+    ):
+        super().__init__()
+        self.device = torch.device(device or 'cpu')
+        self.counts, self.batches, self.phase = Counter(), Counter(), 'other'
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, '__name__', None) in HOST_READS and self._waits(args): self.counts[self.phase, func.__name__, _where(sys._getframe(1))] += 1
+        return func(*args, **(kwargs or {}))
+    def _waits(self, args)->bool:
+        "Whether reading this tensor can wait: on a CPU, any tensor; elsewhere, one on the training device"
+        t = args[0] if args else None
+        return self.device.type == 'cpu' or not isinstance(t, Tensor) or t.device.type != 'cpu'
+    def every_batch(self, phase:str)->set: # 'train' or 'valid'
+        "The calls, as `(call, where)`, that read at least as often as there were batches in `phase`"
+        return {(c, w) for (p, c, w), n in self.counts.items() if p == phase and n >= self.batches[phase] > 0}
+    def table(self)->pd.DataFrame:
+        "One row per part of training, call and line: how many reads, and how many per batch"
+        rows = [dict(phase=p, call=c, where=w, reads=n, per_batch=n/self.batches[p] if self.batches[p] else None)
+                for (p, c, w), n in self.counts.items()]
+        return pd.DataFrame(rows, columns=['phase', 'call', 'where', 'reads', 'per_batch']).sort_values(
+            ['phase', 'reads'], ascending=[False, False], ignore_index=True)
+
+class _FitPhases(Callback):
+    "Tells a `HostReads` which part of a fit is running, and counts the batches of each"
+    order = -30   # before every callback of fastai's and this chapter's (`ActivationStats` is -20)
+    def __init__(self, reads:HostReads): self.reads = reads
+    def before_train(self): self.reads.phase = 'train'
+    def before_validate(self): self.reads.phase = 'valid'
+    def after_batch(self): self.reads.batches[self.reads.phase] += 1
+    def after_train(self): self.reads.phase = 'other'
+    def after_validate(self): self.reads.phase = 'other'
+
+@contextlib.contextmanager
+def host_reads(learn:Learner): # the learner whose fits to follow
+    "Count, in the `with` block, every call that reads a tensor's value on the host: a `HostReads`"
+    reads = HostReads(next(learn.model.parameters()).device)
+    with reads, learn.added_cbs(_FitPhases(reads)): yield reads
 
 # %% ../nbs/05_experiments.ipynb #1547645e
 FIRST_CONV, LAST_HIDDEN_CONV = '0.0', '3.0'
