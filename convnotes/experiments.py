@@ -409,11 +409,12 @@ class _FitPhases(Callback):
     def after_batch(self): self.reads.batches[self.reads.phase] += 1
     def after_train(self): self.reads.phase = 'other'
     def after_validate(self): self.reads.phase = 'other'
+    def after_fit(self): self.reads.phase = 'other'   # also after a fit cancelled in the middle of a batch loop
 
 @contextlib.contextmanager
 def host_reads(learn:Learner): # the learner whose fits to follow
     "Count, in the `with` block, every call that reads a tensor's value on the host: a `HostReads`"
-    reads = HostReads(next(learn.model.parameters()).device)
+    reads = HostReads(next((p.device for p in learn.model.parameters()), None))   # no parameters: count every read
     with reads, learn.added_cbs(_FitPhases(reads)): yield reads
 
 # %% ../nbs/05_experiments.ipynb #1547645e
