@@ -12,6 +12,7 @@ from pathlib import Path
 from fastcore.parallel import parallel
 from fastcore.xtras import working_directory
 from nbdev.config import get_config
+from nbdev.doclinks import nbglob
 from nbdev.test import test_nb
 
 def slow_notebooks(pyproject:Path)->list:
@@ -19,9 +20,9 @@ def slow_notebooks(pyproject:Path)->list:
     return tomllib.loads(pyproject.read_text()).get('tool', {}).get('convnotes', {}).get('slow_notebooks', [])
 
 def notebooks(nbs:Path, slow:list)->list:
-    "The notebooks nbdev-test would test (not those starting with `_` or `.`): `slow` first, in its order, then by name"
+    "The notebooks nbdev-test would test (nbdev's `nbglob`): `slow` first, in its order, then by name"
     rank = {name: i for i, name in enumerate(slow)}
-    files = [f.absolute() for f in nbs.glob('*.ipynb') if not f.name.startswith(('_', '.'))]
+    files = [f.absolute() for f in nbglob(nbs, as_path=True)]
     return sorted(files, key=lambda f: (rank.get(f.stem, len(rank)), f.name))
 
 def main():
