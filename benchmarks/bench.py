@@ -14,7 +14,7 @@ convnotes' `LeanActivationStats` (the same numbers) for convnotes, and forward h
 for the floor, kept on the device and read once per epoch as convnotes does; at bs 512 and 64. Measures the CPU,
 and a CUDA GPU too when there is one. Writes each device's table, dated, with its machine and versions, into its
 own section of the report, so the other device's latest results stay. Then the cost of two processes training at
-once on the CPU (what `make nbtest` does), and, with `--profile`, where one epoch's time goes. Timings are a
+once on the CPU (what `make nbtest` does: with torch's default threads, and with the cores shared out), and, with `--profile`, where one epoch's time goes. Timings are a
 benchmark, not a test.
 """
 import argparse, cProfile, datetime, gc, os, platform, pstats, re, resource, statistics, subprocess, sys, time, warnings
@@ -104,22 +104,30 @@ def child_epochs(bs:int, n:int):
     fastai_epoch(dls, False)
     print(statistics.median(fastai_epoch(dls, False) for _ in range(n)))
 
-def epochs_in_processes(n_procs:int, bs:int, n:int, policy:str|None)->list:
-    "Median epoch time of each of `n_procs` processes training at once, with `OMP_WAIT_POLICY=policy` (None: OpenMP's default)"
-    env = {k:v for k,v in os.environ.items() if k != 'OMP_WAIT_POLICY'} | ({'OMP_WAIT_POLICY': policy} if policy else {})
+def epochs_in_processes(n_procs:int, bs:int, n:int, env_vars:dict)->list:
+    "Median epoch time of each of `n_procs` processes training at once, with `env_vars` (`OMP_WAIT_POLICY`, `OMP_NUM_THREADS`) set"
+    env = {k:v for k,v in os.environ.items() if k not in ('OMP_WAIT_POLICY', 'OMP_NUM_THREADS')} | env_vars
     procs = [subprocess.Popen([sys.executable, __file__, '--child', str(bs), str(n)], env=env, stdout=subprocess.PIPE, text=True)
              for _ in range(n_procs)]
     outs = [p.communicate()[0] for p in procs]
     if any(p.returncode for p in procs): raise RuntimeError(f"a child training process failed (exit codes {[p.returncode for p in procs]}); see its error above")
     return [float(o.split()[-1]) for o in outs]
 
+def shared_threads()->int:
+    "Torch threads per process when two share this machine's CPUs, as `make nbtest` gives each notebook"
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    return max(1, cpus // 2)
+
 def concurrency_rows(bs:int, n:int)->list:
-    "Epoch times alone and two at once, under the default (spinning) and the passive OpenMP wait policy"
+    "Epoch times alone and two at once: torch's default threads with the default (spinning) and the passive OpenMP wait policy, then the cores shared out"
+    t = shared_threads()
+    settings = [('default threads, default (spin) waiting', {}), ('default threads, `OMP_WAIT_POLICY=PASSIVE`', {'OMP_WAIT_POLICY': 'PASSIVE'}),
+                (f"cores shared out: `OMP_NUM_THREADS={t}`", {'OMP_NUM_THREADS': str(t)})]
     rows = []
-    for policy in (None, 'PASSIVE'):
-        alone, two = epochs_in_processes(1, bs, n, policy), epochs_in_processes(2, bs, n, policy)
-        rows.append(dict(policy=policy or 'default (spin)', alone=alone[0], two=statistics.mean(two)))
-        print(f"OMP_WAIT_POLICY {policy}: alone {alone[0]:.2f}s, two at once {two}", flush=True)
+    for name, env_vars in settings:
+        alone, two = epochs_in_processes(1, bs, n, env_vars), epochs_in_processes(2, bs, n, env_vars)
+        rows.append(dict(setting=name, alone=alone[0], two=statistics.mean(two)))
+        print(f"{name}: alone {alone[0]:.2f}s, two at once {two}", flush=True)
     return rows
 
 def provenance(device)->str:
@@ -165,19 +173,22 @@ def device_section(device, rows, repeats, book_repeats)->str:
 
 def concurrency_section(conc, repeats)->str:
     lines = ["## Two processes training at once (CPU)\n",
-             "`make nbtest` runs two notebooks at once (`nbdev-test --n-workers 2`), each with torch's two threads. By default "
-             "OpenMP threads *spin* while they wait for work, burning the cores the other process needs. Convnotes epochs at "
+             "`make nbtest` runs two notebooks at once. By default torch gives each process a thread per core, and OpenMP "
+             "threads *spin* while they wait for work, burning the cores the other process needs. Convnotes epochs at "
              f"bs 512 (median of {repeats} per process after a warm-up; two at once: mean of the two processes); "
              f"{provenance('cpu')}:\n",
-             "| `OMP_WAIT_POLICY` | one process alone (s) | each of two at once (s) | two at once / alone |", "|---|---|---|---|"]
-    lines += [f"| {r['policy']} | {r['alone']:.2f} | {r['two']:.2f} | {r['two']/r['alone']:.1f} |" for r in conc]
-    spin, passive = conc
+             "| torch threads and waiting | one process alone (s) | each of two at once (s) | two at once / alone |", "|---|---|---|---|"]
+    lines += [f"| {r['setting']} | {r['alone']:.2f} | {r['two']:.2f} | {r['two']/r['alone']:.1f} |" for r in conc]
+    spin, passive, shared = conc
     alone = (f"Alone, passive waiting costs {passive['alone']/spin['alone']-1:.0%} here (sleeping threads take time to wake for "
-             "each of the many small parallel regions), so only `make nbtest` sets it" if passive['alone'] > 1.05*spin['alone']
+             "each of the many small parallel regions)" if passive['alone'] > 1.05*spin['alone']
              else f"Alone, passive waiting costs nothing measurable here ({passive['alone']/spin['alone']-1:+.0%})")
-    lines.append("\nSo `make nbtest` sets `OMP_WAIT_POLICY=PASSIVE`. It changes only how idle threads wait, not how work is split: "
-                 f"results are bit for bit the same (`tests/test_threads.py`). {alone}. Running two notebooks at once on a "
-                 "laptop? Start Jupyter with `OMP_WAIT_POLICY=PASSIVE jupyter lab`.")
+    lines.append(f"\nTwo at once, an epoch takes {shared['two']:.2f} s with the cores shared out and {passive['two']:.2f} s with torch's "
+                 f"default threads and passive waiting ({shared['two']/passive['two']:.2f}×). So `make nbtest` shares the cores out "
+                 "(`tools/nbtest.py`), and sets `OMP_WAIT_POLICY=PASSIVE` for anyone who gives the notebooks more threads: it changes "
+                 f"only how idle threads wait, not how work is split, so results are bit for bit the same (`tests/test_threads.py`). {alone}. "
+                 "Running two notebooks at once on a laptop? Give each its share of the cores (`OMP_NUM_THREADS=2 jupyter lab` on four), "
+                 "or at least start Jupyter with `OMP_WAIT_POLICY=PASSIVE jupyter lab`.")
     return '\n'.join(lines)
 
 # Where an epoch's time goes: cProfile's time inside these functions (cumulative, so each includes what it calls;
