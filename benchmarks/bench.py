@@ -183,9 +183,9 @@ def concurrency_section(conc, repeats)->str:
     alone = (f"Alone, passive waiting costs {passive['alone']/spin['alone']-1:.0%} here (sleeping threads take time to wake for "
              "each of the many small parallel regions)" if passive['alone'] > 1.05*spin['alone']
              else f"Alone, passive waiting costs nothing measurable here ({passive['alone']/spin['alone']-1:+.0%})")
-    lines.append(f"\nTwo at once, an epoch takes {shared['two']:.2f} s with the cores shared out and {passive['two']:.2f} s with torch's "
-                 f"default threads and passive waiting ({shared['two']/passive['two']:.2f}×). So `make nbtest` shares the cores out "
-                 "(`tools/nbtest.py`), and sets `OMP_WAIT_POLICY=PASSIVE` for anyone who gives the notebooks more threads: it changes "
+    lines.append(f"\nTwo at once, an epoch takes {shared['two']:.2f} s with the cores shared out, as `make nbtest` shares them "
+                 f"(`tools/nbtest.py`), and {passive['two']:.2f} s with torch's default threads and passive waiting "
+                 f"({shared['two']/passive['two']:.2f}×). `make nbtest` also sets `OMP_WAIT_POLICY=PASSIVE`, for anyone who gives the notebooks more threads: it changes "
                  f"only how idle threads wait, not how work is split, so results are bit for bit the same (`tests/test_threads.py`). {alone}. "
                  "Running two notebooks at once on a laptop? Give each its share of the cores (`OMP_NUM_THREADS=2 jupyter lab` on four), "
                  "or at least start Jupyter with `OMP_WAIT_POLICY=PASSIVE jupyter lab`.")
