@@ -25,8 +25,7 @@ test: $(STAMP)
 # tools/nbtest.py is nbdev-test starting the slowest notebooks first (pyproject.toml's slow_notebooks): in name
 # order the comparison notebook starts halfway, and the suite ends waiting for it alone (2-core CPU, one
 # session, alternating: 565 and 592 s in name order, 521 and 537 s slowest first). Two notebooks train at once,
-# and it shares the cores out among them: torch on one thread each on a 2-core CPU, where two threads each
-# made every parallel step wait for a core the other notebook held (one session: 338 s, and 227 s shared out).
+# and it shares the cores out among them (why, and what it saves: its docstring).
 # OMP_WAIT_POLICY=PASSIVE is for an OMP_NUM_THREADS of your own above that: OpenMP's default spin-waiting would
 # make each notebook burn the cores the other needs (`make bench` measures it); results are bit for bit the same.
 nbtest:

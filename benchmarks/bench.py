@@ -17,7 +17,7 @@ own section of the report, so the other device's latest results stay. Then the c
 once on the CPU (what `make nbtest` does: with torch's default threads, and with the cores shared out), and, with `--profile`, where one epoch's time goes. Timings are a
 benchmark, not a test.
 """
-import argparse, cProfile, datetime, gc, os, platform, pstats, re, resource, statistics, subprocess, sys, time, warnings
+import argparse, cProfile, datetime, gc, importlib.util, os, platform, pstats, re, resource, statistics, subprocess, sys, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
@@ -114,9 +114,10 @@ def epochs_in_processes(n_procs:int, bs:int, n:int, env_vars:dict)->list:
     return [float(o.split()[-1]) for o in outs]
 
 def shared_threads()->int:
-    "Torch threads per process when two share this machine's CPUs, as `make nbtest` gives each notebook"
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-    return max(1, cpus // 2)
+    "Torch threads per process when two share this machine's CPUs: what `make nbtest` gives each notebook, asked of tools/nbtest.py itself"
+    spec = importlib.util.spec_from_file_location('nbtest', Path(__file__).parents[1]/'tools'/'nbtest.py')
+    nbtest = importlib.util.module_from_spec(spec); spec.loader.exec_module(nbtest)
+    return int(nbtest.torch_threads(2, {}, nbtest.usable_cpus()))
 
 def concurrency_rows(bs:int, n:int)->list:
     "Epoch times alone and two at once: torch's default threads with the default (spinning) and the passive OpenMP wait policy, then the cores shared out"
