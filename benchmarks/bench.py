@@ -11,18 +11,19 @@
 
 each with and without activation statistics (`with_hist=True`): fastai's `ActivationStats` for the book,
 convnotes' `LeanActivationStats` (the same numbers) for convnotes, and forward hooks computing the same statistics
-for the floor, kept on the device and read once per epoch as convnotes does; at bs 512 and 64. Measures the CPU,
+for the floor, kept on the device and read once per epoch as convnotes does; at bs 512 and 64; and what each statistic's
+arithmetic costs by itself, timed outside training. Measures the CPU,
 and a CUDA GPU too when there is one. Writes each device's table, dated, with its machine and versions, into its
 own section of the report, so the other device's latest results stay. Then the cost of two processes training at
 once on the CPU (what `make nbtest` does: with torch's default threads, and with the cores shared out), and, with `--profile`, where one epoch's time goes. Timings are a
 benchmark, not a test.
 """
-import argparse, cProfile, datetime, gc, importlib.util, os, platform, pstats, re, resource, statistics, subprocess, sys, time, warnings
+import argparse, cProfile, datetime, gc, importlib.util, os, platform, pstats, re, resource, statistics, subprocess, sys, time, timeit, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
 import fastai
-from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed
+from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed, flatten_model, has_params
 from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls, atomic_write
 from convnotes.models import simple_cnn
 from convnotes.experiments import LeanActivationStats, LeanLearner, activation_hist, torch_adam, machine as device_name
@@ -43,12 +44,15 @@ def fastai_epoch(dls, stats, stats_cls=LeanActivationStats, opt_func=torch_adam,
         sync(dls.device); t = time.perf_counter(); learn.fit_one_cycle(EPOCHS, LR); sync(dls.device)
         return time.perf_counter() - t
 
+STATISTICS = dict(mean=lambda o: o.mean(), std=lambda o: o.std(), near_zero=lambda o: torch.count_nonzero(o <= 0.05),
+                  histogram=activation_hist)   # each as `LeanActivationStats.hook` computes it
+
 def _stats_hook(store):
     "The statistics `LeanActivationStats` records, computed as it computes them, for training batches only, kept on the device"
     def hook(m, i, o):
         if not m.training: return
         o = o.detach().float()
-        store.append((o.mean(), o.std(), torch.count_nonzero(o <= 0.05), activation_hist(o)))
+        store.append(tuple(stat(o) for stat in STATISTICS.values()))
     return hook
 
 def read_back(store):
@@ -138,6 +142,25 @@ def provenance(device)->str:
     return (f"{datetime.date.today().isoformat()}, commit {commit or 'unknown'}: {device_name(device)}; {os.cpu_count()} CPU cores; "
             f"torch {torch.__version__}, fastai {fastai.__version__}, Python {platform.python_version()}")
 
+def hooked_outputs(dls)->list:
+    "One training batch's outputs of the layers `ActivationStats` hooks (those with parameters), on the batch's device"
+    model = simple_cnn(10).to(dls.device)
+    outs = []
+    hooks = [layer.register_forward_hook(lambda m, i, o: outs.append(o.detach())) for layer in flatten_model(model) if has_params(layer)]
+    with torch.no_grad(): model(dls.one_batch()[0])
+    for h in hooks: h.remove()
+    return outs
+
+def statistics_ms(outs:list, device, repeats=20)->dict:
+    "Milliseconds each statistic takes for all of one batch's hooked outputs, timed alone, outside training (the best of `repeats`)"
+    def ms(stat):
+        def all_layers():
+            for o in outs: stat(o)
+            sync(device)
+        all_layers()   # warm-up
+        return 1e3*min(timeit.repeat(all_layers, number=5, repeat=repeats))/5
+    return {name: ms(stat) for name, stat in STATISTICS.items()}
+
 def device_rows(device, bss, repeats, book_repeats)->list:
     "The three pipelines, with and without statistics, at each batch size, on `device`"
     rows = []
@@ -151,6 +174,7 @@ def device_rows(device, bss, repeats, book_repeats)->list:
                        book=lambda: fastai_epoch(book, stats, ActivationStats, Adam, Learner))  # the book: fastai's own
             times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats))
             r = dict(bs=bs, stats=stats, ratios=round_ratios(times['convnotes'], times['floor']), **{k: statistics.median(v) for k,v in times.items()})
+            if stats: r |= dict(statistics_ms=statistics_ms(hooked_outputs(dls), device), n_batches=len(dls.train))
             rows.append(r)
             print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
     return rows
@@ -170,6 +194,15 @@ def device_section(device, rows, repeats, book_repeats)->str:
         off, on = (next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True))
         lines.append(f"\n`ActivationStats(with_hist=True)` adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs} "
                      f"(the floor's hooks add {on['floor']/off['floor']-1:.0%}).")
+    lines += ["\nThe statistics' arithmetic by itself: each statistic of one batch's hooked outputs (every layer), timed alone, "
+              "outside training (the best of 20 runs of 5 batches), then multiplied by an epoch's training batches and "
+              "compared with a convnotes epoch without statistics (its median above):\n",
+              "| bs | mean (ms) | std (ms) | near zero (ms) | histogram (ms) | training batches | all four, per epoch (s) | share of an epoch |",
+              "|---|---|---|---|---|---|---|---|"]
+    for bs in sorted({r['bs'] for r in rows}, reverse=True):
+        off, on = (next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True))
+        ms, per_epoch = on['statistics_ms'], sum(on['statistics_ms'].values())*on['n_batches']/1e3
+        lines.append(f"| {bs} | " + ' | '.join(f"{ms[k]:.2f}" for k in STATISTICS) + f" | {on['n_batches']} | {per_epoch:.2f} | {per_epoch/off['convnotes']:.0%} |")
     return '\n'.join(lines)
 
 def concurrency_section(conc, repeats)->str:
