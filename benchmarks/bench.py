@@ -270,21 +270,35 @@ def update_sections(path:Path, sections:dict, title:str):
         text = pat.sub(lambda m: block, text) if pat.search(text) else text.rstrip('\n') + f"\n\n{block}\n"
     with atomic_write(path, 'w') as f: f.write(text)
 
+def at_least(lowest:int):
+    "An argparse type: a whole number no smaller than `lowest`"
+    def whole_number(s:str)->int:
+        try: n = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"not a whole number: {s!r}") from None
+        if n < lowest: raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {n}")
+        return n
+    return whole_number
+
+def batch_sizes(s:str)->list:
+    "An argparse type: comma-separated batch sizes, e.g. '512,64'"
+    try: return [at_least(1)(b) for b in s.split(',')]
+    except argparse.ArgumentTypeError as e: raise argparse.ArgumentTypeError(f"{s!r}: batch sizes are whole numbers of at least 1, comma-separated, e.g. 512,64 ({e})") from None
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--repeats', type=int, default=5, help="timed runs per configuration, after one warm-up (default 5)")
-    p.add_argument('--book-repeats', type=int, default=1, help="timed runs for the slow book pipeline (default 1)")
-    p.add_argument('--bs', default='512,64', help="batch sizes (default 512,64)")
+    p.add_argument('--repeats', type=at_least(1), default=5, help="timed runs per configuration, after one warm-up (default 5)")
+    p.add_argument('--book-repeats', type=at_least(1), default=1, help="timed runs for the slow book pipeline (default 1)")
+    p.add_argument('--bs', type=batch_sizes, default='512,64', help="batch sizes (default 512,64)")
     p.add_argument('--devices', default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda when there is one)")
     p.add_argument('--out', type=Path, default=None, help="also write each device's results into its section of this Markdown report")
-    p.add_argument('--concurrency-repeats', type=int, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
+    p.add_argument('--concurrency-repeats', type=at_least(0), default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
     p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL'")
     p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child: return child_epochs(*args.child)
     title = "What `make bench` measured last, per device. Re-run it on any machine: it replaces only its own device's results."
     if args.profile:
-        text = '\n\n'.join(profile_section(f"{args.profile}, bs {bs}", bs=bs) for bs in map(int, args.bs.split(',')))
+        text = '\n\n'.join(profile_section(f"{args.profile}, bs {bs}", bs=bs) for bs in args.bs)
         print(text)
         if args.out: update_sections(args.out, {f'profile-{args.profile}': text}, title)
         return
@@ -297,7 +311,7 @@ def main():
     t = time.perf_counter(); load_mnist(); t_cached = time.perf_counter() - t
     sections = {}
     for d in devices:
-        sections[d] = device_section(d, device_rows(d, list(map(int, args.bs.split(','))), args.repeats, args.book_repeats),
+        sections[d] = device_section(d, device_rows(d, args.bs, args.repeats, args.book_repeats),
                                      args.repeats, args.book_repeats)
         if d == 'cpu':
             sections[d] += (f"\n\n`load_mnist()`: first (decoding the PNGs) {t_decode:.1f}s, cached {t_cached:.3f}s. Peak resident "
@@ -308,4 +322,8 @@ def main():
         print('\n' + sections['concurrency'])
     if args.out: update_sections(args.out, sections, title)
 
-if __name__ == '__main__': main()
+if __name__ == '__main__':
+    try: main()
+    except KeyboardInterrupt:   # Ctrl-C reaches the child processes too: only the parent says so
+        if '--child' not in sys.argv: sys.stderr.write("\nbench: interrupted (it writes the report only at the end, in one step)\n")
+        sys.exit(130)

@@ -1,0 +1,55 @@
+"""`make bench` (benchmarks/bench.py): its report, its arguments and what it times, checked quickly. The timings
+themselves are a benchmark, not a test; these make sure a run on another machine (a GPU's) is not wasted on a
+broken script."""
+import importlib.util, subprocess, sys, warnings
+from types import SimpleNamespace
+import pytest, torch
+from conftest import ROOT
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location('bench', ROOT/'benchmarks'/'bench.py')
+    module = importlib.util.module_from_spec(spec)
+    with warnings.catch_warnings(): spec.loader.exec_module(module)   # it silences warnings for its own run only
+    return module
+
+def test_a_run_replaces_only_its_own_sections(bench, tmp_path):
+    report = tmp_path/'RESULTS.md'
+    bench.update_sections(report, {'cpu': 'cpu, first run', 'cuda': r'cuda, first run \1'}, 'title')
+    bench.update_sections(report, {'cpu': 'cpu, second run'}, 'title')
+    text = report.read_text()
+    assert 'cpu, second run' in text and 'cpu, first run' not in text and r'cuda, first run \1' in text
+    assert text.count('<!-- bench:cpu -->') == text.count('<!-- /bench:cpu -->') == 1
+    bench.update_sections(report, {'profile-x': 'a profile'}, 'title')   # a new section goes at the end
+    assert report.read_text().startswith(text.rstrip('\n')) and report.read_text().rstrip().endswith('<!-- /bench:profile-x -->')
+
+def test_the_timed_statistics_are_lean_activation_stats(bench):
+    "What the arithmetic table times, and what the floor's hooks compute, is what convnotes' callback records"
+    from convnotes.experiments import LeanActivationStats
+    stats = LeanActivationStats(with_hist=True); stats.learn = SimpleNamespace(training=True)
+    for o in [torch.randn(64, 8, 14, 14)*3, torch.tensor([0.05, -1., 10., 0.25, float('nan')])]:
+        recorded, timed = stats.hook(None, None, o), [stat(o) for stat in bench.STATISTICS.values()]
+        expected = [recorded['mean'], recorded['std'], recorded['near_zero'][0], recorded['hist']]
+        assert all(torch.equal(a, b) or (a.isnan() & b.isnan()).all() for a, b in zip(timed, expected))
+
+def test_statistics_are_timed_on_the_outputs_activation_stats_hooks(bench, mnist):
+    from convnotes.data import mnist_dls
+    outs = bench.hooked_outputs(mnist_dls(bs=16, device='cpu'))
+    assert [tuple(o.shape) for o in outs] == [(16, 8, 14, 14), (16, 16, 7, 7), (16, 32, 4, 4), (16, 64, 2, 2), (16, 10, 1, 1)]
+    ms = bench.statistics_ms(outs, 'cpu', repeats=2)
+    assert list(ms) == list(bench.STATISTICS) and all(v > 0 for v in ms.values())
+
+def test_the_report_shows_what_the_statistics_cost(bench):
+    rows = [dict(bs=512, stats=False, book=20., convnotes=2., floor=2., ratios=[0.9, 1.0, 1.1]),
+            dict(bs=512, stats=True, book=20., convnotes=3., floor=2.5, ratios=[1.1, 1.2, 1.3],
+                 statistics_ms=dict(mean=0.5, std=1., near_zero=1., histogram=1.5), n_batches=100)]
+    text = bench.device_section('cpu', rows, repeats=3, book_repeats=1)
+    assert text.startswith('## On a CPU') and '| 512 | no | 20.00 | 2.00 | 2.00 | 1.00 | 0.90–1.10 | 10.0 |' in text
+    assert 'adds 50% to a convnotes epoch at bs 512 (the floor\'s hooks add 25%)' in text
+    assert '| 512 | 0.50 | 1.00 | 1.00 | 1.50 | 100 | 0.40 | 20% |' in text   # 4 ms x 100 batches, of a 2 s epoch
+
+@pytest.mark.parametrize('args', [['--repeats', '0'], ['--bs', '512,x'], ['--bs', '0'], ['--devices', 'tpu'],
+                                  ['--concurrency-repeats', '-1']])
+def test_bad_arguments_are_refused_without_a_traceback(args):
+    res = subprocess.run([sys.executable, ROOT/'benchmarks'/'bench.py', *args], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and 'error:' in res.stderr and 'Traceback' not in res.stderr, res.stderr
