@@ -296,6 +296,9 @@ def main():
     p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child: return child_epochs(*args.child)
+    if args.out and (args.out.is_dir() or not args.out.parent.is_dir()):   # found now, not when writing it after the run
+        p.error(f"--out {args.out}: " + ("that is a folder; give a file, e.g. benchmarks/RESULTS.md" if args.out.is_dir()
+                                          else f"there is no folder {args.out.parent}; create it first"))
     title = "What `make bench` measured last, per device. Re-run it on any machine: it replaces only its own device's results."
     if args.profile:
         text = '\n\n'.join(profile_section(f"{args.profile}, bs {bs}", bs=bs) for bs in args.bs)

@@ -49,7 +49,7 @@ def test_the_report_shows_what_the_statistics_cost(bench):
     assert '| 512 | 0.50 | 1.00 | 1.00 | 1.50 | 100 | 0.40 | 20% |' in text   # 4 ms x 100 batches, of a 2 s epoch
 
 @pytest.mark.parametrize('args', [['--repeats', '0'], ['--bs', '512,x'], ['--bs', '0'], ['--devices', 'tpu'],
-                                  ['--concurrency-repeats', '-1']])
+                                  ['--concurrency-repeats', '-1'], ['--out', 'no/such/folder/RESULTS.md'], ['--out', 'benchmarks']])
 def test_bad_arguments_are_refused_without_a_traceback(args):
-    res = subprocess.run([sys.executable, ROOT/'benchmarks'/'bench.py', *args], capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, ROOT/'benchmarks'/'bench.py', *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and 'error:' in res.stderr and 'Traceback' not in res.stderr, res.stderr
