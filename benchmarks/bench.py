@@ -151,14 +151,16 @@ def hooked_outputs(dls)->list:
     for h in hooks: h.remove()
     return outs
 
-def statistics_ms(outs:list, device, repeats=20)->dict:
+STAT_REPEATS, STAT_BATCHES = 20, 5   # `statistics_ms`: the best of 20 timings of 5 batches each
+
+def statistics_ms(outs:list, device, repeats=STAT_REPEATS)->dict:
     "Milliseconds each statistic takes for all of one batch's hooked outputs, timed alone, outside training (the best of `repeats`)"
     def ms(stat):
         def all_layers():
             for o in outs: stat(o)
             sync(device)
         all_layers()   # warm-up
-        return 1e3*min(timeit.repeat(all_layers, number=5, repeat=repeats))/5
+        return 1e3*min(timeit.repeat(all_layers, number=STAT_BATCHES, repeat=repeats))/STAT_BATCHES
     return {name: ms(stat) for name, stat in STATISTICS.items()}
 
 def device_rows(device, bss, repeats, book_repeats)->list:
@@ -190,17 +192,17 @@ def device_section(device, rows, repeats, book_repeats)->str:
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['book']:.2f} | {r['convnotes']:.2f} | {r['floor']:.2f} "
               f"| {statistics.median(r['ratios']):.2f} | {r['ratios'][0]:.2f}–{r['ratios'][-1]:.2f} | {r['book']/r['convnotes']:.1f} |" for r in rows]
-    for bs in sorted({r['bs'] for r in rows}, reverse=True):
-        off, on = (next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True))
+    by_bs = {bs: [next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True)]   # (without, with) statistics
+             for bs in sorted({r['bs'] for r in rows}, reverse=True)}
+    for bs, (off, on) in by_bs.items():
         lines.append(f"\n`ActivationStats(with_hist=True)` adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs} "
                      f"(the floor's hooks add {on['floor']/off['floor']-1:.0%}).")
     lines += ["\nThe statistics' arithmetic by itself: each statistic of one batch's hooked outputs (every layer), timed alone, "
-              "outside training (the best of 20 runs of 5 batches), then multiplied by an epoch's training batches and "
+              f"outside training (the best of {STAT_REPEATS} runs of {STAT_BATCHES} batches), then multiplied by an epoch's training batches and "
               "compared with a convnotes epoch without statistics (its median above):\n",
               "| bs | mean (ms) | std (ms) | near zero (ms) | histogram (ms) | training batches | all four, per epoch (s) | share of an epoch |",
               "|---|---|---|---|---|---|---|---|"]
-    for bs in sorted({r['bs'] for r in rows}, reverse=True):
-        off, on = (next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True))
+    for bs, (off, on) in by_bs.items():
         ms, per_epoch = on['statistics_ms'], sum(on['statistics_ms'].values())*on['n_batches']/1e3
         lines.append(f"| {bs} | " + ' | '.join(f"{ms[k]:.2f}" for k in STATISTICS) + f" | {on['n_batches']} | {per_epoch:.2f} | {per_epoch/off['convnotes']:.0%} |")
     return '\n'.join(lines)
