@@ -23,9 +23,10 @@ from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
 import fastai
-from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed, flatten_model, has_params
+from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed, flatten_model, has_params, hook_outputs
 from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls, atomic_write
 from convnotes.models import simple_cnn
+from convnotes.cli import positive_int, number_list
 from convnotes.experiments import LeanActivationStats, LeanLearner, activation_hist, torch_adam, machine as device_name
 import convnotes.experiments
 from fastai.callback.schedule import ParamScheduler
@@ -145,11 +146,9 @@ def provenance(device)->str:
 def hooked_outputs(dls)->list:
     "One training batch's outputs of the layers `ActivationStats` hooks (those with parameters), on the batch's device"
     model = simple_cnn(10).to(dls.device)
-    outs = []
-    hooks = [layer.register_forward_hook(lambda m, i, o: outs.append(o.detach())) for layer in flatten_model(model) if has_params(layer)]
-    with torch.no_grad(): model(dls.one_batch()[0])
-    for h in hooks: h.remove()
-    return outs
+    with hook_outputs([layer for layer in flatten_model(model) if has_params(layer)]) as hooks, torch.no_grad():
+        model(dls.one_batch()[0])
+    return list(hooks.stored)
 
 STAT_REPEATS, STAT_BATCHES = 20, 5   # `statistics_ms`: the best of 20 timings of 5 batches each
 
@@ -272,32 +271,19 @@ def update_sections(path:Path, sections:dict, title:str):
         text = pat.sub(lambda m: block, text) if pat.search(text) else text.rstrip('\n') + f"\n\n{block}\n"
     with atomic_write(path, 'w') as f: f.write(text)
 
-def at_least(lowest:int):
-    "An argparse type: a whole number no smaller than `lowest`"
-    def whole_number(s:str)->int:
-        try: n = int(s)
-        except ValueError: raise argparse.ArgumentTypeError(f"not a whole number: {s!r}") from None
-        if n < lowest: raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {n}")
-        return n
-    return whole_number
-
-def batch_sizes(s:str)->list:
-    "An argparse type: comma-separated batch sizes, e.g. '512,64'"
-    try: return [at_least(1)(b) for b in s.split(',')]
-    except argparse.ArgumentTypeError as e: raise argparse.ArgumentTypeError(f"{s!r}: batch sizes are whole numbers of at least 1, comma-separated, e.g. 512,64 ({e})") from None
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--repeats', type=at_least(1), default=9, help="timed runs per configuration, after one warm-up (default 9: with 5, one run's median ratio at bs 512 moved by 0.13 from another's on one machine)")
-    p.add_argument('--book-repeats', type=at_least(1), default=1, help="timed runs for the slow book pipeline (default 1)")
-    p.add_argument('--bs', type=batch_sizes, default='512,64', help="batch sizes (default 512,64)")
+    p.add_argument('--repeats', type=positive_int, default=9, help="timed runs per configuration, after one warm-up (default 9: with 5, one run's median ratio at bs 512 moved by 0.13 from another's on one machine)")
+    p.add_argument('--book-repeats', type=positive_int, default=1, help="timed runs for the slow book pipeline (default 1)")
+    p.add_argument('--bs', type=number_list(positive_int), default='512,64', help="batch sizes (default 512,64)")
     p.add_argument('--devices', default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda when there is one)")
     p.add_argument('--out', type=Path, default=None, help="also write each device's results into its section of this Markdown report")
-    p.add_argument('--concurrency-repeats', type=at_least(0), default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
+    p.add_argument('--concurrency-repeats', type=int, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
     p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL'")
     p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child: return child_epochs(*args.child)
+    if args.concurrency_repeats < 0: p.error(f"--concurrency-repeats: timed epochs per process, 0 or more (0 skips the test), got {args.concurrency_repeats}")
     if args.out and (args.out.is_dir() or not args.out.parent.is_dir()):   # found now, not when writing it after the run
         p.error(f"--out {args.out}: " + ("that is a folder; give a file, e.g. benchmarks/RESULTS.md" if args.out.is_dir()
                                           else f"there is no folder {args.out.parent}; create it first"))
