@@ -12,7 +12,8 @@
 each with and without activation statistics (`with_hist=True`): fastai's `ActivationStats` for the book,
 convnotes' `LeanActivationStats` (the same numbers) for convnotes, and forward hooks computing the same statistics
 for the floor, kept on the device and read once per epoch as convnotes does; at bs 512 and 64; and what each statistic's
-arithmetic costs by itself, timed outside training. Measures the CPU,
+arithmetic costs by itself, timed outside training; and the host time per batch convnotes adds to the floor, on
+tiny CPU batches (where, as on a GPU, a batch's time is mostly the host's Python). Measures the CPU,
 and a CUDA GPU too when there is one. Writes each device's table, dated, with its machine and versions, into its
 own section of the report, so the other device's latest results stay. Then the cost of two processes training at
 once on the CPU (what `make nbtest` does: with torch's default threads, and with the cores shared out), and, with `--profile`, where one epoch's time goes. Timings are a
@@ -135,6 +136,38 @@ def concurrency_rows(bs:int, n:int)->list:
         rows.append(dict(setting=name, alone=alone[0], two=statistics.mean(two)))
         print(f"{name}: alone {alone[0]:.2f}s, two at once {two}", flush=True)
     return rows
+
+HOST_BS = 8   # `host_rows`: tiny batches, so that most of a batch's time is the host's Python
+
+def host_rows(repeats:int)->tuple:
+    "convnotes and the floor on tiny CPU batches (3s and 7s, bs 8, one torch thread), with and without statistics; and where they ran"
+    threads = torch.get_num_threads(); torch.set_num_threads(1)   # one thread, as the one that drives a GPU
+    try:
+        dls = mnist_dls(bs=HOST_BS, sample=True, device='cpu')
+        (x, y), (xv, yv) = (dl.dataset.tensors for dl in (dls.train, dls.valid))
+        rows = []
+        for stats in (False, True):
+            fns = dict(floor=lambda: floor_epoch(x, y, xv, yv, HOST_BS, stats), convnotes=lambda: fastai_epoch(dls, stats))
+            times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats))
+            rows.append(dict(stats=stats, batches=len(dls.train) + len(dls.valid), ratios=round_ratios(times['convnotes'], times['floor']),
+                             added=sorted(a - b for a, b in zip(times['convnotes'], times['floor'])), **{k: statistics.median(v) for k,v in times.items()}))
+            print(f"host, bs {HOST_BS}, ActivationStats {stats}: convnotes {rows[-1]['convnotes']:.2f}s, floor {rows[-1]['floor']:.2f}s", flush=True)
+        return rows, provenance('cpu')   # while torch has one thread
+    finally: torch.set_num_threads(threads)
+
+def host_section(rows:list, where:str, repeats:int)->str:
+    "The host time per batch convnotes adds to the floor, from `host_rows`"
+    lines = ["## Host time per batch (CPU, tiny batches)\n",
+             "On a GPU the arithmetic of a small batch takes little time, and what a batch costs is mostly the host's Python: "
+             "the training loop, the callbacks, and queuing each operation. The same Python runs on a CPU, so tiny batches here "
+             "show what convnotes adds to a plain loop for each batch. One epoch of 3s and 7s (`mnist_dls(sample=True)`) at "
+             f"bs {HOST_BS}, torch on one thread (median seconds of {repeats} interleaved runs after a warm-up; what convnotes adds: the median "
+             f"of the differences within each round, over every training and validation batch); {where}:\n",
+             "| ActivationStats | batches | convnotes (s) | floor (s) | convnotes/floor | convnotes adds per batch (µs) | its range over rounds (µs) |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {'with_hist' if r['stats'] else 'no'} | {r['batches']} | {r['convnotes']:.2f} | {r['floor']:.2f} | {statistics.median(r['ratios']):.2f} "
+              f"| {1e6*statistics.median(r['added'])/r['batches']:.0f} | {1e6*r['added'][0]/r['batches']:.0f}–{1e6*r['added'][-1]/r['batches']:.0f} |" for r in rows]
+    return '\n'.join(lines)
 
 def provenance(device)->str:
     "Date, commit, hardware and versions: what a timing depends on"
@@ -279,11 +312,13 @@ def main():
     p.add_argument('--devices', default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda when there is one)")
     p.add_argument('--out', type=Path, default=None, help="also write each device's results into its section of this Markdown report")
     p.add_argument('--concurrency-repeats', type=int, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
+    p.add_argument('--host-repeats', type=int, default=5, help="timed epochs of each pipeline in the host-time test on tiny CPU batches (0: skip it)")
     p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL'")
     p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child: return child_epochs(*args.child)
     if args.concurrency_repeats < 0: p.error(f"--concurrency-repeats: timed epochs per process, 0 or more (0 skips the test), got {args.concurrency_repeats}")
+    if args.host_repeats < 0: p.error(f"--host-repeats: timed epochs per pipeline, 0 or more (0 skips the test), got {args.host_repeats}")
     if args.out and (args.out.is_dir() or not args.out.parent.is_dir()):   # found now, not when writing it after the run
         p.error(f"--out {args.out}: " + ("that is a folder; give a file, e.g. benchmarks/RESULTS.md" if args.out.is_dir()
                                           else f"there is no folder {args.out.parent}; create it first"))
@@ -308,6 +343,9 @@ def main():
             sections[d] += (f"\n\n`load_mnist()`: first (decoding the PNGs) {t_decode:.1f}s, cached {t_cached:.3f}s. Peak resident "
                             f"memory of the benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20:.2f} GiB.")
         print('\n' + sections[d], flush=True)
+    if args.host_repeats and 'cpu' in devices:
+        sections['host'] = host_section(*host_rows(args.host_repeats), repeats=args.host_repeats)
+        print('\n' + sections['host'], flush=True)
     if args.concurrency_repeats:
         sections['concurrency'] = concurrency_section(concurrency_rows(512, args.concurrency_repeats), args.concurrency_repeats)
         print('\n' + sections['concurrency'])
