@@ -304,6 +304,12 @@ def update_sections(path:Path, sections:dict, title:str):
         text = pat.sub(lambda m: block, text) if pat.search(text) else text.rstrip('\n') + f"\n\n{block}\n"
     with atomic_write(path, 'w') as f: f.write(text)
 
+def zero_or_more(s:str)->int:
+    "argparse type for a number of timed epochs in an optional test: 0 (skip the test) or more"
+    n = int(s) if s.strip().isdigit() else -1
+    if n < 0: raise argparse.ArgumentTypeError(f"timed epochs, 0 or more (0 skips the test), got {s!r}")
+    return n
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--repeats', type=positive_int, default=9, help="timed runs per configuration, after one warm-up (default 9: with 5, one run's median ratio at bs 512 moved by 0.13 from another's on one machine)")
@@ -311,14 +317,12 @@ def main():
     p.add_argument('--bs', type=number_list(positive_int), default='512,64', help="batch sizes (default 512,64)")
     p.add_argument('--devices', default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda when there is one)")
     p.add_argument('--out', type=Path, default=None, help="also write each device's results into its section of this Markdown report")
-    p.add_argument('--concurrency-repeats', type=int, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
-    p.add_argument('--host-repeats', type=int, default=5, help="timed epochs of each pipeline in the host-time test on tiny CPU batches (0: skip it)")
+    p.add_argument('--concurrency-repeats', type=zero_or_more, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
+    p.add_argument('--host-repeats', type=zero_or_more, default=5, help="timed epochs of each pipeline in the host-time test on tiny CPU batches (0: skip it)")
     p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL'")
     p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child: return child_epochs(*args.child)
-    if args.concurrency_repeats < 0: p.error(f"--concurrency-repeats: timed epochs per process, 0 or more (0 skips the test), got {args.concurrency_repeats}")
-    if args.host_repeats < 0: p.error(f"--host-repeats: timed epochs per pipeline, 0 or more (0 skips the test), got {args.host_repeats}")
     if args.out and (args.out.is_dir() or not args.out.parent.is_dir()):   # found now, not when writing it after the run
         p.error(f"--out {args.out}: " + ("that is a folder; give a file, e.g. benchmarks/RESULTS.md" if args.out.is_dir()
                                           else f"there is no folder {args.out.parent}; create it first"))

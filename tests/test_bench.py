@@ -58,12 +58,12 @@ def test_host_time_is_measured_on_one_thread_and_reported_per_batch(bench, mnist
     assert set(seen) == {1} and torch.get_num_threads() == threads and 'torch on 1 thread' in where
     assert [r['stats'] for r in rows] == [False, True] and all(r['added'] == [0.5, 0.5] for r in rows)
     n = rows[0]['batches']   # every training and validation batch of the 3s and 7s at bs 8
-    assert n == sum((len(dl.dataset) + bench.HOST_BS - 1)//bench.HOST_BS for dl in bench.mnist_dls(bs=8, sample=True, device='cpu').loaders)
+    assert n == sum((len(dl.dataset) + bench.HOST_BS - 1)//bench.HOST_BS for dl in bench.mnist_dls(bs=bench.HOST_BS, sample=True, device='cpu').loaders)
     rows = [dict(stats=False, batches=1000, convnotes=3., floor=2.5, ratios=[1.1, 1.2, 1.3], added=[0.4, 0.5, 0.6])]
     assert '| no | 1000 | 3.00 | 2.50 | 1.20 | 500 | 400–600 |' in bench.host_section(rows, where, repeats=3)
 
 @pytest.mark.parametrize('args', [['--repeats', '0'], ['--bs', '512,x'], ['--bs', '0'], ['--devices', 'tpu'],
-                                  ['--concurrency-repeats', '-1'], ['--host-repeats', '-1'], ['--out', 'no/such/folder/RESULTS.md'], ['--out', 'benchmarks']])
+                                  ['--concurrency-repeats', '-1'], ['--host-repeats', '-1'], ['--host-repeats', 'x'], ['--out', 'no/such/folder/RESULTS.md'], ['--out', 'benchmarks']])
 def test_bad_arguments_are_refused_without_a_traceback(args):
     res = subprocess.run([sys.executable, ROOT/'benchmarks'/'bench.py', *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and 'error:' in res.stderr and 'Traceback' not in res.stderr, res.stderr
