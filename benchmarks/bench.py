@@ -12,7 +12,7 @@
 each with and without activation statistics (`with_hist=True`): fastai's `ActivationStats` for the book,
 convnotes' `LeanActivationStats` (the same numbers) for convnotes, and forward hooks computing the same statistics
 for the floor, kept on the device and read once per epoch as convnotes does; at bs 512 and 64; and what each statistic's
-arithmetic costs by itself, timed outside training; and the host time per batch convnotes adds to the floor, on
+arithmetic costs by itself, timed outside training, and (on a CPU) the time an epoch spends in the hooks; and the host time per batch convnotes adds to the floor, on
 tiny CPU batches (where, as on a GPU, a batch's time is mostly the host's Python). Measures the CPU,
 and a CUDA GPU too when there is one. Writes each device's table, dated, with its machine and versions, into its
 own section of the report, so the other device's latest results stay. Then the cost of two processes training at
@@ -183,6 +183,24 @@ def hooked_outputs(dls)->list:
         model(dls.one_batch()[0])
     return list(hooks.stored)
 
+class TimedStats(LeanActivationStats):
+    "`LeanActivationStats`, adding up the seconds its hook takes: on a CPU, where an operation runs as it is called, its arithmetic's time in training"
+    def before_fit(self): super().before_fit(); self.seconds = 0.
+    def hook(self, m, i, o):
+        t = time.perf_counter(); res = super().hook(m, i, o); self.seconds += time.perf_counter() - t
+        return res
+
+HOOK_REPEATS = 3   # `hook_seconds`: epochs with `TimedStats`, after the timed comparison
+
+def hook_seconds(dls, repeats:int)->float:
+    "Median seconds a convnotes epoch with statistics spends inside their hooks, over `repeats` more epochs (timed apart from the comparison)"
+    def epoch():
+        cbs = []
+        def stats_cls(**kwargs): cbs.append(TimedStats(**kwargs)); return cbs[-1]
+        timed(lambda: fastai_epoch(dls, True, stats_cls))
+        return cbs[-1].seconds
+    return statistics.median(epoch() for _ in range(repeats))
+
 STAT_REPEATS, STAT_BATCHES = 20, 5   # `statistics_ms`: the best of 20 timings of 5 batches each
 
 def statistics_ms(outs:list, device, repeats=STAT_REPEATS)->dict:
@@ -208,7 +226,8 @@ def device_rows(device, bss, repeats, book_repeats)->list:
                        book=lambda: fastai_epoch(book, stats, ActivationStats, Adam, Learner))  # the book: fastai's own
             times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats))
             r = dict(bs=bs, stats=stats, ratios=round_ratios(times['convnotes'], times['floor']), **{k: statistics.median(v) for k,v in times.items()})
-            if stats: r |= dict(statistics_ms=statistics_ms(hooked_outputs(dls), device), n_batches=len(dls.train))
+            if stats: r |= dict(statistics_ms=statistics_ms(hooked_outputs(dls), device), n_batches=len(dls.train),
+                                in_hooks=hook_seconds(dls, HOOK_REPEATS) if torch.device(device).type == 'cpu' else None)
             rows.append(r)
             print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
     return rows
@@ -231,12 +250,16 @@ def device_section(device, rows, repeats, book_repeats)->str:
                      f"(the floor's hooks add {on['floor']/off['floor']-1:.0%}).")
     lines += ["\nThe statistics' arithmetic by itself: each statistic of one batch's hooked outputs (every layer), timed alone, "
               f"outside training (the best of {STAT_REPEATS} runs of {STAT_BATCHES} batches), then multiplied by an epoch's training batches and "
-              "compared with a convnotes epoch without statistics (its median above):\n",
-              "| bs | mean (ms) | std (ms) | near zero (ms) | histogram (ms) | training batches | all four, per epoch (s) | share of an epoch |",
-              "|---|---|---|---|---|---|---|---|"]
+              "compared with a convnotes epoch without statistics (its median above); and inside training, the seconds an epoch "
+              f"spends in `LeanActivationStats`' hooks (the median of {HOOK_REPEATS} more epochs, timed apart from the table above"
+              + (", on a CPU only: a GPU runs the hooks' work later, while the host goes on" if kind != 'CPU' else '') + "):\n",
+              "| bs | mean (ms) | std (ms) | near zero (ms) | histogram (ms) | training batches | all four, per epoch (s) | share of an epoch "
+              "| inside training: in the hooks, per epoch (s) | share of an epoch |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for bs, (off, on) in by_bs.items():
-        ms, per_epoch = on['statistics_ms'], sum(on['statistics_ms'].values())*on['n_batches']/1e3
-        lines.append(f"| {bs} | " + ' | '.join(f"{ms[k]:.2f}" for k in STATISTICS) + f" | {on['n_batches']} | {per_epoch:.2f} | {per_epoch/off['convnotes']:.0%} |")
+        ms, per_epoch, in_hooks = on['statistics_ms'], sum(on['statistics_ms'].values())*on['n_batches']/1e3, on['in_hooks']
+        lines.append(f"| {bs} | " + ' | '.join(f"{ms[k]:.2f}" for k in STATISTICS) + f" | {on['n_batches']} | {per_epoch:.2f} | {per_epoch/off['convnotes']:.0%} | "
+                     + (f"{in_hooks:.2f} | {in_hooks/off['convnotes']:.0%} |" if in_hooks is not None else "– | – |"))
     return '\n'.join(lines)
 
 def concurrency_section(conc, repeats)->str:
