@@ -192,14 +192,15 @@ class TimedStats(LeanActivationStats):
 
 HOOK_REPEATS = 3   # `hook_seconds`: epochs with `TimedStats`, after the timed comparison
 
-def hook_seconds(dls, repeats:int)->float:
-    "Median seconds a convnotes epoch with statistics spends inside their hooks, over `repeats` more epochs (timed apart from the comparison)"
+def hook_seconds(dls, repeats:int)->tuple:
+    "Seconds a convnotes epoch with statistics spends inside their hooks, and their ratio to the rest of that epoch: medians of `repeats` more epochs"
     def epoch():
         cbs = []
         def stats_cls(**kwargs): cbs.append(TimedStats(**kwargs)); return cbs[-1]
-        timed(lambda: fastai_epoch(dls, True, stats_cls))
-        return cbs[-1].seconds
-    return statistics.median(epoch() for _ in range(repeats))
+        total = timed(lambda: fastai_epoch(dls, True, stats_cls))
+        return cbs[-1].seconds, cbs[-1].seconds/(total - cbs[-1].seconds)   # the ratio within one epoch: the machine's drift cancels
+    runs = [epoch() for _ in range(repeats)]
+    return statistics.median(s for s, _ in runs), statistics.median(r for _, r in runs)
 
 STAT_REPEATS, STAT_BATCHES = 20, 5   # `statistics_ms`: the best of 20 timings of 5 batches each
 
@@ -251,15 +252,15 @@ def device_section(device, rows, repeats, book_repeats)->str:
     lines += ["\nThe statistics' arithmetic by itself: each statistic of one batch's hooked outputs (every layer), timed alone, "
               f"outside training (the best of {STAT_REPEATS} runs of {STAT_BATCHES} batches), then multiplied by an epoch's training batches and "
               "compared with a convnotes epoch without statistics (its median above); and inside training, the seconds an epoch "
-              f"spends in `LeanActivationStats`' hooks (the median of {HOOK_REPEATS} more epochs, timed apart from the table above"
+              f"spends in `LeanActivationStats`' hooks and their ratio to the rest of that epoch (medians of {HOOK_REPEATS} more epochs"
               + (", on a CPU only: a GPU runs the hooks' work later, while the host goes on" if kind != 'CPU' else '') + "):\n",
               "| bs | mean (ms) | std (ms) | near zero (ms) | histogram (ms) | training batches | all four, per epoch (s) | share of an epoch "
-              "| inside training: in the hooks, per epoch (s) | share of an epoch |",
+              "| inside training: in the hooks, per epoch (s) | to the rest of the epoch |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for bs, (off, on) in by_bs.items():
         ms, per_epoch, in_hooks = on['statistics_ms'], sum(on['statistics_ms'].values())*on['n_batches']/1e3, on['in_hooks']
         lines.append(f"| {bs} | " + ' | '.join(f"{ms[k]:.2f}" for k in STATISTICS) + f" | {on['n_batches']} | {per_epoch:.2f} | {per_epoch/off['convnotes']:.0%} | "
-                     + (f"{in_hooks:.2f} | {in_hooks/off['convnotes']:.0%} |" if in_hooks is not None else "– | – |"))
+                     + ("{:.2f} | {:.0%} |".format(*in_hooks) if in_hooks else "– | – |"))
     return '\n'.join(lines)
 
 def concurrency_section(conc, repeats)->str:
