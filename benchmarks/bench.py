@@ -12,8 +12,8 @@
 each with and without activation statistics (`with_hist=True`): fastai's `ActivationStats` for the book,
 convnotes' `LeanActivationStats` (the same numbers) for convnotes, and forward hooks computing the same statistics
 for the floor, kept on the device and read once per epoch as convnotes does; at bs 512 and 64; and what each statistic's
-arithmetic costs by itself, timed outside training, and (on a CPU) the time an epoch spends in the hooks; and the host time per batch convnotes adds to the floor, on
-tiny CPU batches (where, as on a GPU, a batch's time is mostly the host's Python). Measures the CPU,
+arithmetic costs by itself, timed outside training, and (on a CPU) the time an epoch spends in the hooks; and the
+host time per batch convnotes adds to the floor, on tiny CPU batches (where, as on a GPU, a batch's time is mostly the host's Python). Measures the CPU,
 and a CUDA GPU too when there is one. Writes each device's table, dated, with its machine and versions, into its
 own section of the report, so the other device's latest results stay. Then the cost of two processes training at
 once on the CPU (what `make nbtest` does: with torch's default threads, and with the cores shared out), and, with `--profile`, where one epoch's time goes. Timings are a
@@ -195,10 +195,9 @@ HOOK_REPEATS = 3   # `hook_seconds`: epochs with `TimedStats`, after the timed c
 def hook_seconds(dls, repeats:int)->tuple:
     "Seconds a convnotes epoch with statistics spends inside their hooks, and their ratio to the rest of that epoch: medians of `repeats` more epochs"
     def epoch():
-        cbs = []
-        def stats_cls(**kwargs): cbs.append(TimedStats(**kwargs)); return cbs[-1]
-        total = timed(lambda: fastai_epoch(dls, True, stats_cls))
-        return cbs[-1].seconds, cbs[-1].seconds/(total - cbs[-1].seconds)   # the ratio within one epoch: the machine's drift cancels
+        stats = TimedStats(with_hist=True)   # the callback `fastai_epoch` trains with, kept here to read its time
+        total = timed(lambda: fastai_epoch(dls, True, stats_cls=lambda **kwargs: stats))
+        return stats.seconds, stats.seconds/(total - stats.seconds)   # the ratio within one epoch: the machine's drift cancels
     runs = [epoch() for _ in range(repeats)]
     return statistics.median(s for s, _ in runs), statistics.median(r for _, r in runs)
 
