@@ -16,7 +16,8 @@ arithmetic costs by itself, timed outside training, and (on a CPU) the time an e
 host time per batch convnotes adds to the floor, on tiny CPU batches (where, as on a GPU, a batch's time is mostly the host's Python). Measures the CPU,
 and a CUDA GPU too when there is one. Writes each device's table, dated, with its machine and versions, into its
 own section of the report, so the other device's latest results stay. Then the cost of two processes training at
-once on the CPU (what `make nbtest` does: with torch's default threads, and with the cores shared out), and, with `--profile`, where one epoch's time goes. Timings are a
+once on the CPU (what `make nbtest` does: with torch's default threads, and with the cores shared out), and, with `--profile`, where one epoch's time goes
+(cProfile's parts of a convnotes epoch on the CPU; on a GPU, torch's profiler: what each pipeline asks of the GPU). Timings are a
 benchmark, not a test.
 """
 import argparse, cProfile, datetime, gc, importlib.util, os, platform, pstats, re, resource, statistics, subprocess, sys, time, timeit, warnings
@@ -32,6 +33,8 @@ from convnotes.experiments import LeanActivationStats, LeanLearner, activation_h
 import convnotes.experiments
 from fastai.callback.schedule import ParamScheduler
 from fastai.learner import Recorder
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity
 
 LR, EPOCHS = 0.06, 1
 
@@ -318,6 +321,71 @@ def profile_section(label:str, device='cpu', bs=512)->str:
     lines += [f"| {k} | {v:.2f} | {v/measured:.0%} |" for k,v in parts.items()]
     return '\n'.join(lines)
 
+# On a GPU, cProfile sees only the host: an operation returns once it is queued, and its time shows up wherever the host
+# next waits. torch's profiler also sees the GPU: how long it was busy, the kernels each batch launched, and the copies
+# to the host, each a wait for everything queued before it.
+GPU_PIPELINES = ('fastai', 'convnotes', 'floor')   # `gpu_profile_section`: "fastai" is fastai's own `Learner`, `Adam` and
+                                                    # `ActivationStats`, on the same device-held batches as convnotes
+TOP_KERNELS = 6
+
+def on_gpu(events)->list:
+    "The profiler's events that ran on the GPU (kernels, copies, memsets), as torch's own table adds them up: not user annotations"
+    return [e for e in events if e.device_type == DeviceType.CUDA and not getattr(e, 'is_user_annotation', False)]
+
+def gpu_work(events, n_batches:int)->dict:
+    "What one profiled epoch asked of the GPU: seconds busy, kernels per batch, copies each way, the dearest kernels"
+    gpu = on_gpu(events)
+    is_copy = lambda e, way='': 'memcpy' in e.key.lower() and way.lower() in e.key.lower()
+    kernels = [e for e in gpu if not is_copy(e) and 'memset' not in e.key.lower()]
+    top = sorted(kernels, key=lambda e: e.self_device_time_total, reverse=True)[:TOP_KERNELS]
+    return dict(busy=sum(e.self_device_time_total for e in gpu)/1e6, kernels=sum(e.count for e in kernels)/n_batches,
+                to_host=sum(e.count for e in gpu if is_copy(e, 'DtoH')), to_device=sum(e.count for e in gpu if is_copy(e, 'HtoD')),
+                top=[(e.key, e.self_device_time_total/1e6, e.count) for e in top])
+
+def profiled(run, device)->tuple:
+    "The seconds `run` takes under torch's profiler, and its events by name: on a GPU, only the GPU's and the CUDA calls"
+    # (not the host side of every operator too: some 900,000 events in a bs-64 epoch, a minute of the profiler's Python)
+    activities = [ProfilerActivity.CUDA] if torch.device(device).type == 'cuda' else [ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities) as prof: seconds = run()
+    return seconds, prof.key_averages()
+
+def gpu_profile_rows(device, bs, sample=False)->list:
+    "One profiled epoch of each of `GPU_PIPELINES`, without and with statistics, after a warm-up, and what it asked of the GPU"
+    dls = mnist_dls(bs=bs, sample=sample, device=device)
+    (x, y), (xv, yv) = (dl.dataset.tensors for dl in (dls.train, dls.valid))
+    rows = []
+    for stats in (False, True):
+        runs = dict(fastai=lambda: fastai_epoch(dls, stats, ActivationStats, Adam, Learner),
+                    convnotes=lambda: fastai_epoch(dls, stats), floor=lambda: floor_epoch(x, y, xv, yv, bs, stats))
+        for name in GPU_PIPELINES:
+            timed(runs[name])   # warm-up
+            seconds, events = timed(lambda: profiled(runs[name], device))
+            rows.append(dict(bs=bs, stats=stats, pipeline=name, seconds=seconds, **gpu_work(events, len(dls.train) + len(dls.valid))))
+            print(f"profiled {device} bs {bs}, ActivationStats {stats}, {name}: {seconds:.2f}s, GPU busy {rows[-1]['busy']:.2f}s", flush=True)
+    return rows
+
+def _code(name:str, width=90)->str:
+    "A kernel's name as Markdown code, cut to `width` characters"
+    name = name if len(name) <= width else name[:width-1] + '…'
+    return '`' + name.replace('`', "'").replace('|', '¦') + '`'
+
+def gpu_profile_section(label:str, rows:list, device)->str:
+    "The table of `gpu_profile_rows`, and the dearest kernels of convnotes' epochs"
+    lines = [f"### {label}\n", f"{provenance(device)}. One epoch of each pipeline under torch's profiler, after a warm-up: "
+             "\"fastai\" is fastai's own `Learner`, `Adam` and `ActivationStats` on the same device-held batches. GPU idle: the "
+             "share of the epoch the GPU had nothing to do, waiting for the host's Python. The profiler slows the host, so "
+             "compare the pipelines, not these seconds with the tables above. Kernels per batch: the epoch's kernels over its training and "
+             "validation batches. Copies to the host (`.item()`, `.cpu()`) each wait for everything queued before them.\n",
+             "| bs | ActivationStats | pipeline | epoch (s) | GPU busy (s) | GPU idle | kernels per batch | copies to the host | copies to the device |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['pipeline']} | {r['seconds']:.2f} | {r['busy']:.2f} "
+              f"| {max(0., 1 - r['busy']/r['seconds']):.0%} | {r['kernels']:.0f} | {r['to_host']} | {r['to_device']} |" for r in rows]
+    for r in (r for r in rows if r['pipeline'] == 'convnotes'):
+        lines += [f"\nconvnotes' dearest kernels at bs {r['bs']}, {'with' if r['stats'] else 'without'} statistics:\n",
+                  "| kernel | GPU (s) | share of GPU busy | launches |", "|---|---|---|---|"]
+        lines += [f"| {_code(k)} | {s:.3f} | {s/r['busy']:.0%} | {n} |" for k, s, n in r['top']]
+    return '\n'.join(lines)
+
 def update_sections(path:Path, sections:dict, title:str):
     "Replace each named section of the report at `path` (between `<!-- bench:NAME -->` markers), keeping the others"
     text = path.read_text() if path.exists() else f"# Performance\n\n{title}\n"
@@ -338,11 +406,12 @@ def main():
     p.add_argument('--repeats', type=positive_int, default=9, help="timed runs per configuration, after one warm-up (default 9: with 5, one run's median ratio at bs 512 moved by 0.13 from another's on one machine)")
     p.add_argument('--book-repeats', type=positive_int, default=1, help="timed runs for the slow book pipeline (default 1)")
     p.add_argument('--bs', type=number_list(positive_int), default='512,64', help="batch sizes (default 512,64)")
-    p.add_argument('--devices', default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda when there is one)")
+    p.add_argument('--devices', default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda when there is one; with --profile, cpu)")
     p.add_argument('--out', type=Path, default=None, help="also write each device's results into its section of this Markdown report")
     p.add_argument('--concurrency-repeats', type=zero_or_more, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
     p.add_argument('--host-repeats', type=zero_or_more, default=5, help="timed epochs of each pipeline in the host-time test on tiny CPU batches (0: skip it)")
-    p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL'")
+    p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL': with cProfile on the CPU (the default), "
+                        "with torch's profiler, for each pipeline, on a GPU (`--devices cuda`)")
     p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child: return child_epochs(*args.child)
@@ -350,15 +419,17 @@ def main():
         p.error(f"--out {args.out}: " + ("that is a folder; give a file, e.g. benchmarks/RESULTS.md" if args.out.is_dir()
                                           else f"there is no folder {args.out.parent}; create it first"))
     title = "What `make bench` measured last, per device. Re-run it on any machine: it replaces only its own device's results."
-    if args.profile:
-        text = '\n\n'.join(profile_section(f"{args.profile}, bs {bs}", bs=bs) for bs in args.bs)
-        print(text)
-        if args.out: update_sections(args.out, {f'profile-{args.profile}': text}, title)
-        return
-    devices = args.devices.split(',') if args.devices else ['cpu'] + (['cuda'] * torch.cuda.is_available())
+    devices = args.devices.split(',') if args.devices else ['cpu'] + (['cuda'] * (torch.cuda.is_available() and not args.profile))
     bad = [d for d in devices if d not in ('cpu', 'cuda')]
     if bad: p.error(f"--devices takes cpu and cuda, got {bad}")
     if 'cuda' in devices and not torch.cuda.is_available(): p.error("--devices cuda: torch sees no CUDA GPU on this machine")
+    if args.profile:   # cProfile on a CPU; torch's profiler on a GPU
+        text = '\n\n'.join(profile_section(f"{args.profile}, bs {bs}", bs=bs) if d == 'cpu' else
+                            gpu_profile_section(f"{args.profile}, on a CUDA GPU, bs {bs}", gpu_profile_rows(d, bs), d)
+                            for d in devices for bs in args.bs)
+        print(text)
+        if args.out: update_sections(args.out, {f'profile-{args.profile}': text}, title)
+        return
 
     t = time.perf_counter(); load_mnist(rebuild=True); t_decode = time.perf_counter() - t
     t = time.perf_counter(); load_mnist(); t_cached = time.perf_counter() - t

@@ -73,6 +73,40 @@ def test_host_time_is_measured_on_one_thread_and_reported_per_batch(bench, mnist
     rows = [dict(stats=False, batches=1000, convnotes=3., floor=2.5, ratios=[1.1, 1.2, 1.3], added=[0.4, 0.5, 0.6])]
     assert '| no | 1000 | 3.00 | 2.50 | 1.20 | 500 | 400–600 |' in bench.host_section(rows, where, repeats=3)
 
+def _event(key, device='cuda', us=0, count=1, annotation=False):
+    "What torch's profiler gives for one name: `key_averages()`'s row"
+    from torch.autograd import DeviceType
+    return SimpleNamespace(key=key, device_type=DeviceType.CUDA if device == 'cuda' else DeviceType.CPU, self_device_time_total=us,
+                           count=count, is_user_annotation=annotation)
+
+def test_what_the_gpu_did_is_added_up_from_the_profilers_gpu_events(bench):
+    events = [_event('void conv_kernel<float>', us=3e6, count=400), _event('void histc_kernel', us=1e6, count=500),
+              _event('Memcpy DtoH (Device -> Pageable)', us=2e5, count=30), _event('Memcpy HtoD (Pageable -> Device)', us=1e5, count=2),
+              _event('Memset (Device)', us=1e5, count=100), _event('ProfilerStep#1', us=9e6, annotation=True),   # a span, not work
+              _event('aten::conv2d', device='cpu', count=400)]
+    work = bench.gpu_work(events, n_batches=100)
+    assert work['busy'] == pytest.approx(4.4) and work['kernels'] == 9   # 900 kernels; copies and memsets are not kernels
+    assert (work['to_host'], work['to_device']) == (30, 2)
+    assert work['top'] == [('void conv_kernel<float>', 3., 400), ('void histc_kernel', 1., 500)]
+    assert bench.gpu_work([e for e in events if e.device_type.name == 'CPU'], n_batches=100)['busy'] == 0
+
+def test_the_gpu_profile_report_shows_where_the_gpu_waits(bench, monkeypatch):
+    monkeypatch.setattr(bench, 'provenance', lambda device: 'a GPU machine')
+    rows = [dict(bs=512, stats=s, pipeline=p, seconds=2., busy=0.5, kernels=120.4, to_host=3, to_device=0,
+                 top=[('void at::native::kernel<float, `odd|name`>' + 'x'*100, 0.25, 118)]) for s in (False, True) for p in bench.GPU_PIPELINES]
+    text = bench.gpu_profile_section('cuda, bs 512', rows, 'cuda')
+    assert text.startswith('### cuda, bs 512\n') and 'a GPU machine' in text
+    assert '| 512 | with_hist | floor | 2.00 | 0.50 | 75% | 120 | 3 | 0 |' in text
+    assert text.count("convnotes' dearest kernels") == 2 and "| `void at::native::kernel<float, 'odd¦name'>xx" in text
+    assert '…` | 0.250 | 50% | 118 |' in text   # the name cut short; half of the GPU's busy time
+
+@pytest.mark.filterwarnings('ignore:You are shadowing')
+def test_each_pipeline_is_profiled_with_and_without_statistics(bench, mnist):
+    "On this CPU the profiler records no GPU: what runs here is the plumbing, the same as on a GPU but for the events"
+    rows = bench.gpu_profile_rows('cpu', 1024, sample=True)
+    assert [(r['stats'], r['pipeline']) for r in rows] == [(s, p) for s in (False, True) for p in bench.GPU_PIPELINES]
+    assert all(r['seconds'] > 0 and r['busy'] == r['kernels'] == 0 for r in rows)
+
 @pytest.mark.parametrize('args', [['--repeats', '0'], ['--bs', '512,x'], ['--bs', '0'], ['--devices', 'tpu'],
                                   ['--concurrency-repeats', '-1'], ['--host-repeats', '-1'], ['--host-repeats', 'x'], ['--out', 'no/such/folder/RESULTS.md'], ['--out', 'benchmarks']])
 def test_bad_arguments_are_refused_without_a_traceback(args):
