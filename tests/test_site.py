@@ -86,6 +86,7 @@ def browser(tmp_path_factory):
         opts.add_argument(a)
     opts.set_capability('goog:loggingPrefs', {'performance': 'ALL'})
     drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    drv.set_page_load_timeout(300)   # a page that never loads fails the test, rather than hanging the run
     yield drv
     drv.quit()
 
