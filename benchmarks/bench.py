@@ -370,8 +370,8 @@ def _code(name:str, width=90)->str:
     return '`' + name.replace('`', "'").replace('|', '¦') + '`'
 
 def gpu_profile_section(label:str, rows:list, device)->str:
-    "The table of `gpu_profile_rows`, and the dearest kernels of convnotes' epochs"
-    lines = [f"### {label}\n", f"{provenance(device)}. One epoch of each pipeline under torch's profiler, after a warm-up: "
+    "The table of `gpu_profile_rows`, and the dearest kernels of convnotes' epochs, under a level-4 heading: within RESULTS.md's \"On a GPU\""
+    lines = [f"#### {label}\n", f"{provenance(device)}. One epoch of each pipeline under torch's profiler, after a warm-up: "
              "\"fastai\" is fastai's own `Learner`, `Adam` and `ActivationStats` on the same device-held batches. GPU idle: the "
              "share of the epoch the GPU had nothing to do, waiting for the host's Python. The profiler slows the host, so "
              "compare the pipelines, not these seconds with the tables above. Kernels per batch: the epoch's kernels over its training and "

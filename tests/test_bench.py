@@ -95,7 +95,7 @@ def test_the_gpu_profile_report_shows_where_the_gpu_waits(bench, monkeypatch):
     rows = [dict(bs=512, stats=s, pipeline=p, seconds=2., busy=0.5, kernels=120.4, to_host=3, to_device=0,
                  top=[('void at::native::kernel<float, `odd|name`>' + 'x'*100, 0.25, 118)]) for s in (False, True) for p in bench.GPU_PIPELINES]
     text = bench.gpu_profile_section('cuda, bs 512', rows, 'cuda')
-    assert text.startswith('### cuda, bs 512\n') and 'a GPU machine' in text
+    assert text.startswith('#### cuda, bs 512\n') and 'a GPU machine' in text
     assert '| 512 | with_hist | floor | 2.00 | 0.50 | 75% | 120 | 3 | 0 |' in text
     assert text.count("convnotes' dearest kernels") == 2 and "| `void at::native::kernel<float, 'odd¦name'>xx" in text
     assert '…` | 0.250 | 50% | 118 |' in text   # the name cut short; half of the GPU's busy time
