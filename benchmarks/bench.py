@@ -90,6 +90,11 @@ def floor_epoch(x, y, xv, yv, bs, stats):
     for h in hooks: h.remove()
     return elapsed
 
+def lean_and_floor(dls, bs:int, stats:bool)->dict:
+    "convnotes' epoch and the floor's on the same tensors of `dls`, each a function that trains one epoch and returns its seconds"
+    (x, y), (xv, yv) = (dl.dataset.tensors for dl in (dls.train, dls.valid))
+    return dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats))
+
 def timed(f):
     gc.collect()  # earlier runs' Learners (reference cycles) are freed now, not in the middle of this one
     return f()
@@ -147,10 +152,9 @@ def host_rows(repeats:int)->tuple:
     threads = torch.get_num_threads(); torch.set_num_threads(1)   # one thread, as the one that drives a GPU
     try:
         dls = mnist_dls(bs=HOST_BS, sample=True, device='cpu')
-        (x, y), (xv, yv) = (dl.dataset.tensors for dl in (dls.train, dls.valid))
         rows = []
         for stats in (False, True):
-            fns = dict(floor=lambda: floor_epoch(x, y, xv, yv, HOST_BS, stats), convnotes=lambda: fastai_epoch(dls, stats))
+            fns = lean_and_floor(dls, HOST_BS, stats)
             times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats))
             rows.append(dict(stats=stats, batches=len(dls.train) + len(dls.valid), ratios=round_ratios(times['convnotes'], times['floor']),
                              added=sorted(a - b for a, b in zip(times['convnotes'], times['floor'])), **{k: statistics.median(v) for k,v in times.items()}))
@@ -221,12 +225,10 @@ def device_rows(device, bss, repeats, book_repeats)->list:
     rows = []
     for bs in bss:
         dls = mnist_dls(bs=bs, device=device)
-        (x, y), (xv, yv) = (dl.dataset.tensors for dl in (dls.train, dls.valid))
         book = mnist_datablock_dls(bs=bs); book.device = torch.device(device)
         for stats in (False, True):
             set_seed(42)
-            fns = dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats),
-                       book=lambda: fastai_epoch(book, stats, ActivationStats, Adam, Learner))  # the book: fastai's own
+            fns = lean_and_floor(dls, bs, stats) | dict(book=lambda: fastai_epoch(book, stats, ActivationStats, Adam, Learner))  # the book: fastai's own
             times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats))
             r = dict(bs=bs, stats=stats, ratios=round_ratios(times['convnotes'], times['floor']), **{k: statistics.median(v) for k,v in times.items()})
             if stats: r |= dict(statistics_ms=statistics_ms(hooked_outputs(dls), device), n_batches=len(dls.train),
@@ -352,11 +354,9 @@ def profiled(run, device)->tuple:
 def gpu_profile_rows(device, bs, sample=False)->list:
     "One profiled epoch of each of `GPU_PIPELINES`, without and with statistics, after a warm-up, and what it asked of the GPU"
     dls = mnist_dls(bs=bs, sample=sample, device=device)
-    (x, y), (xv, yv) = (dl.dataset.tensors for dl in (dls.train, dls.valid))
     rows = []
     for stats in (False, True):
-        runs = dict(fastai=lambda: fastai_epoch(dls, stats, ActivationStats, Adam, Learner),
-                    convnotes=lambda: fastai_epoch(dls, stats), floor=lambda: floor_epoch(x, y, xv, yv, bs, stats))
+        runs = lean_and_floor(dls, bs, stats) | dict(fastai=lambda: fastai_epoch(dls, stats, ActivationStats, Adam, Learner))
         for name in GPU_PIPELINES:
             timed(runs[name])   # warm-up
             seconds, events = timed(lambda: profiled(runs[name], device))
