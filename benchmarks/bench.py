@@ -386,13 +386,22 @@ def gpu_profile_section(label:str, rows:list, device)->str:
         lines += [f"| {_code(k)} | {s:.3f} | {s/r['busy']:.0%} | {n} |" for k, s, n in r['top']]
     return '\n'.join(lines)
 
+def new_section_at(text:str, name:str)->int:
+    "Where a section the report lacks goes: after the last of its kind (`profile-b` after `profile-a`: the part of `name` before its first '-'), else at the end"
+    kind = re.escape(name.split('-')[0])
+    ends = list(re.finditer(rf"<!-- /bench:{kind}(-\S*)? -->", text))
+    return ends[-1].end() if ends else len(text.rstrip('\n'))
+
 def update_sections(path:Path, sections:dict, title:str):
-    "Replace each named section of the report at `path` (between `<!-- bench:NAME -->` markers), keeping the others"
+    "Replace each named section of the report at `path` (between `<!-- bench:NAME -->` markers), keeping the others; add new ones by `new_section_at`"
     text = path.read_text() if path.exists() else f"# Performance\n\n{title}\n"
     for name, body in sections.items():
         block = f"<!-- bench:{name} -->\n{body}\n<!-- /bench:{name} -->"
         pat = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
-        text = pat.sub(lambda m: block, text) if pat.search(text) else text.rstrip('\n') + f"\n\n{block}\n"
+        if pat.search(text): text = pat.sub(lambda m: block, text)
+        else:
+            i = new_section_at(text, name)
+            text = text[:i] + f"\n\n{block}" + (text[i:] or '\n')
     with atomic_write(path, 'w') as f: f.write(text)
 
 def zero_or_more(s:str)->int:
@@ -410,8 +419,8 @@ def main():
     p.add_argument('--out', type=Path, default=None, help="also write each device's results into its section of this Markdown report")
     p.add_argument('--concurrency-repeats', type=zero_or_more, default=3, help="timed epochs per process in the two-at-once test (0: skip it)")
     p.add_argument('--host-repeats', type=zero_or_more, default=5, help="timed epochs of each pipeline in the host-time test on tiny CPU batches (0: skip it)")
-    p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL': with cProfile on the CPU (the default), "
-                        "with torch's profiler, for each pipeline, on a GPU (`--devices cuda`)")
+    p.add_argument('--profile', metavar='LABEL', help="only profile one epoch and write it to the report's section 'profile-LABEL': with cProfile on the CPU (the default); "
+                        "with torch's profiler, for each pipeline, on a GPU (`--devices cuda`), into section 'gpu-profile-LABEL'")
     p.add_argument('--child', nargs=2, type=int, metavar=('BS', 'N'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child: return child_epochs(*args.child)
@@ -423,12 +432,13 @@ def main():
     bad = [d for d in devices if d not in ('cpu', 'cuda')]
     if bad: p.error(f"--devices takes cpu and cuda, got {bad}")
     if 'cuda' in devices and not torch.cuda.is_available(): p.error("--devices cuda: torch sees no CUDA GPU on this machine")
-    if args.profile:   # cProfile on a CPU; torch's profiler on a GPU
-        text = '\n\n'.join(profile_section(f"{args.profile}, bs {bs}", bs=bs) if d == 'cpu' else
-                            gpu_profile_section(f"{args.profile}, on a CUDA GPU, bs {bs}", gpu_profile_rows(d, bs), d)
-                            for d in devices for bs in args.bs)
-        print(text)
-        if args.out: update_sections(args.out, {f'profile-{args.profile}': text}, title)
+    if args.profile:   # cProfile on a CPU, into section 'profile-LABEL'; torch's profiler on a GPU, into 'gpu-profile-LABEL'
+        sections = {('profile-' if d == 'cpu' else 'gpu-profile-') + args.profile:
+                    '\n\n'.join(profile_section(f"{args.profile}, bs {bs}", bs=bs) if d == 'cpu' else
+                                gpu_profile_section(f"{args.profile}, on a CUDA GPU, bs {bs}", gpu_profile_rows(d, bs), d) for bs in args.bs)
+                    for d in devices}
+        print('\n\n'.join(sections.values()))
+        if args.out: update_sections(args.out, sections, title)
         return
 
     t = time.perf_counter(); load_mnist(rebuild=True); t_decode = time.perf_counter() - t

@@ -20,8 +20,18 @@ def test_a_run_replaces_only_its_own_sections(bench, tmp_path):
     text = report.read_text()
     assert 'cpu, second run' in text and 'cpu, first run' not in text and r'cuda, first run \1' in text
     assert text.count('<!-- bench:cpu -->') == text.count('<!-- /bench:cpu -->') == 1
-    bench.update_sections(report, {'profile-x': 'a profile'}, 'title')   # a new section goes at the end
+    bench.update_sections(report, {'profile-x': 'a profile'}, 'title')   # a new section of a new kind goes at the end
     assert report.read_text().startswith(text.rstrip('\n')) and report.read_text().rstrip().endswith('<!-- /bench:profile-x -->')
+
+def test_a_new_section_goes_after_the_last_of_its_kind(bench, tmp_path):
+    "A new profile lands after the last profile, not after whatever the report ends with; a GPU profile after the GPU ones"
+    report = tmp_path/'RESULTS.md'
+    bench.update_sections(report, {'cpu': 'c', 'profile-a': 'pa', 'gpu-profile-cuda': 'g', 'concurrency': 'two'}, 'title')
+    bench.update_sections(report, {'profile-b': 'pb', 'gpu-profile-h200': 'gh'}, 'title')
+    text = report.read_text()
+    order = [text.index(f'<!-- bench:{n} -->') for n in ('cpu', 'profile-a', 'profile-b', 'gpu-profile-cuda', 'gpu-profile-h200', 'concurrency')]
+    assert order == sorted(order), text
+    assert '<!-- /bench:profile-b -->\n\n<!-- bench:gpu-profile-cuda -->' in text and text.endswith('<!-- /bench:concurrency -->\n')
 
 def test_the_timed_statistics_are_lean_activation_stats(bench):
     "What the arithmetic table times, and what the floor's hooks compute, is what convnotes' callback records"
