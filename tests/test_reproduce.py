@@ -1,13 +1,13 @@
 "`convnotes reproduce`: bad arguments exit 2 with the valid choices; a failure mid-way keeps finished runs."
-import json, subprocess, sys
-from pathlib import Path
+import json, subprocess
 import pytest
+from conftest import convnotes_command
 import convnotes.comparison as comparison
 from convnotes.experiments import EXPERIMENTS, load_records
 
 def cli(*args, **kw):
-    "Run the installed `convnotes` console script"
-    return subprocess.run([Path(sys.executable).parent/'convnotes', *args], capture_output=True, text=True, **kw)
+    "Run the `convnotes` command"
+    return subprocess.run([*convnotes_command(), *args], capture_output=True, text=True, **kw)
 
 @pytest.mark.parametrize('args,expected', [
     (['reproduce', '--only', 'bs1024'], 'choose from: ' + ', '.join(EXPERIMENTS)),

@@ -1,15 +1,15 @@
 """`convnotes sweep` as a user runs it: it goes on from what its folder holds, shards merged equal one sweep, and
 Ctrl-C keeps every finished run. Each test trains a handful of one-epoch runs at bs 1024 (a few seconds each)."""
-import json, os, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, signal, subprocess, time
 import pytest
+from conftest import convnotes_command
 from convnotes.collapse_map import read_runs, load_sweep
 
 TINY = ['--lrs', '0.3', '--bss', '1024', '--recipes', 'fit']   # one cell: the book's collapse, fast
 
 def cli(*args, **kw):
-    "Run the installed `convnotes` console script"
-    return subprocess.run([Path(sys.executable).parent/'convnotes', *map(str, args)], capture_output=True, text=True, **kw)
+    "Run the `convnotes` command"
+    return subprocess.run([*convnotes_command(), *map(str, args)], capture_output=True, text=True, **kw)
 
 def comparable(runs):
     "What must be equal between two sweeps of one grid on one machine: everything but the time each run took"
@@ -37,7 +37,7 @@ def test_merge_refuses_an_incomplete_grid(tmp_path):
 
 def interrupt_after_first_run(args, results):
     "Start `convnotes *args`, press Ctrl-C once `results` holds a finished run, and return what it printed and exited with"
-    p = subprocess.Popen([Path(sys.executable).parent/'convnotes', *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.Popen([*convnotes_command(), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)   # a process group of its own, as a terminal gives a command
     deadline = time.time() + 300
     while not (results.exists() and results.read_text().strip()) and time.time() < deadline and p.poll() is None: time.sleep(0.2)
