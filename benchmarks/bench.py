@@ -20,7 +20,7 @@ once on the CPU (what `make nbtest` does: with torch's default threads, and with
 (cProfile's parts of a convnotes epoch on the CPU; on a GPU, torch's profiler: what each pipeline asks of the GPU). Timings are a
 benchmark, not a test.
 """
-import argparse, cProfile, datetime, gc, importlib.util, os, platform, pstats, re, resource, statistics, subprocess, sys, time, timeit, warnings
+import argparse, cProfile, datetime, gc, importlib.util, math, os, platform, pstats, re, resource, statistics, subprocess, sys, time, timeit, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
@@ -111,6 +111,15 @@ def interleaved_times(fns:dict, repeats:dict)->dict:
 def round_ratios(a:list, b:list)->list:
     "`a[i]/b[i]`: two pipelines compared within each round, a minute apart, rather than across the whole run"
     return sorted(x/y for x,y in zip(a, b))
+
+def median_coverage(n:int, i:int)->float:
+    "How often `[xs[i], xs[n-1-i]]` of `n` sorted independent draws holds the median they are drawn around: whatever their distribution"
+    return 1 - 2*sum(math.comb(n, j) for j in range(i+1))/2**n   # it misses when i+1 or fewer draws fall on one side
+
+def median_interval(xs:list, level=0.95):
+    "The narrowest `(xs[i], xs[-1-i])` of sorted `xs` that holds their median with probability at least `level`; None with too few"
+    ok = [i for i in range(len(xs)//2) if median_coverage(len(xs), i) >= level]
+    return (xs[ok[-1]], xs[-1-ok[-1]]) if ok else None
 
 def child_epochs(bs:int, n:int):
     "Run by `bench.py --child BS N` in a fresh process: a warm-up convnotes epoch on the CPU, then the median of `n` timed ones"
@@ -237,17 +246,23 @@ def device_rows(device, bss, repeats, book_repeats)->list:
             print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
     return rows
 
+def _interval(iv)->str: return f"{iv[0]:.2f}–{iv[1]:.2f}" if iv else "– (too few rounds)"
+
 def device_section(device, rows, repeats, book_repeats)->str:
     kind = 'CUDA GPU' if torch.device(device).type == 'cuda' else 'CPU'
     lines = [f"## On a {kind}\n", f"Latest: {provenance(device)}.\n",
              "One epoch of `fit_one_cycle(1, 0.06)`, full MNIST, 10-class `simple_cnn`; median seconds "
              f"({repeats} interleaved runs after a warm-up; book pipeline: {book_repeats}).\n",
              "The convnotes/floor ratio is the median of the ratios within each round, and the range is theirs: on a "
-             "shared machine one round's ratio moves by several percent, and the range shows how far it moved in this run.\n",
-             "| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | its range over rounds | 1/2 book/convnotes |",
-             "|---|---|---|---|---|---|---|---|"]
+             "shared machine one round's ratio moves by several percent, and the range shows how far it moved in this run. "
+             "The 95% interval is where the median ratio of rounds like these lies, on this machine at this hour, with 95% "
+             "confidence: two of the rounds' ratios, chosen by their rank, which assumes nothing about how they spread. A "
+             "target inside it is neither met nor missed by this run.\n",
+             "| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | its 95% interval | its range over rounds | 1/2 book/convnotes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['book']:.2f} | {r['convnotes']:.2f} | {r['floor']:.2f} "
-              f"| {statistics.median(r['ratios']):.2f} | {r['ratios'][0]:.2f}–{r['ratios'][-1]:.2f} | {r['book']/r['convnotes']:.1f} |" for r in rows]
+              f"| {statistics.median(r['ratios']):.2f} | {_interval(median_interval(r['ratios']))} | {r['ratios'][0]:.2f}–{r['ratios'][-1]:.2f} "
+              f"| {r['book']/r['convnotes']:.1f} |" for r in rows]
     by_bs = {bs: [next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True)]   # (without, with) statistics
              for bs in sorted({r['bs'] for r in rows}, reverse=True)}
     for bs, (off, on) in by_bs.items():

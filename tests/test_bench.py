@@ -49,12 +49,22 @@ def test_statistics_are_timed_on_the_outputs_activation_stats_hooks(bench, mnist
     ms = bench.statistics_ms(outs, 'cpu', repeats=2)
     assert list(ms) == list(bench.STATISTICS) and all(v > 0 for v in ms.values())
 
+def test_the_medians_interval_covers_it_as_often_as_it_says(bench):
+    "9 rounds: the second lowest and second highest ratio (96%); 5 are too few for 95%; and the coverage is what draws give"
+    assert bench.median_interval(sorted([0.9, 1.0, 1.1, 0.95, 1.2, 0.8, 1.05, 1.3, 0.85])) == (0.85, 1.2)
+    assert bench.median_coverage(9, 1) == 1 - 2*10/512 and bench.median_coverage(9, 2) < 0.95
+    assert bench.median_interval([1., 2., 3., 4., 5.]) is None and bench.median_interval([1.] * 6) == (1., 1.)
+    g = torch.Generator().manual_seed(0)
+    draws = (torch.rand(20_000, 9, generator=g)**3).sort(1).values   # a skewed distribution, its median 0.5**3
+    held = ((draws[:, 1] <= 0.125) & (0.125 <= draws[:, -2])).float().mean().item()
+    assert abs(held - bench.median_coverage(9, 1)) < 0.01, held
+
 def test_the_report_shows_what_the_statistics_cost(bench, monkeypatch):
     rows = [dict(bs=512, stats=False, book=20., convnotes=2., floor=2., ratios=[0.9, 1.0, 1.1]),
             dict(bs=512, stats=True, book=20., convnotes=3., floor=2.5, ratios=[1.1, 1.2, 1.3],
                  statistics_ms=dict(mean=0.5, std=1., near_zero=1., histogram=1.5), n_batches=100, in_hooks=(0.9, 0.45))]
     text = bench.device_section('cpu', rows, repeats=3, book_repeats=1)
-    assert text.startswith('## On a CPU') and '| 512 | no | 20.00 | 2.00 | 2.00 | 1.00 | 0.90–1.10 | 10.0 |' in text
+    assert text.startswith('## On a CPU') and '| 512 | no | 20.00 | 2.00 | 2.00 | 1.00 | – (too few rounds) | 0.90–1.10 | 10.0 |' in text
     assert 'adds 50% to a convnotes epoch at bs 512 (the floor\'s hooks add 25%)' in text
     assert '| 512 | 0.50 | 1.00 | 1.00 | 1.50 | 100 | 0.40 | 20% | 0.90 | 45% |' in text   # 4 ms x 100 batches, of a 2 s epoch
     rows[1]['in_hooks'] = None   # not timed on a GPU, where the hooks only queue their work
