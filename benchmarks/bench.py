@@ -186,9 +186,10 @@ def host_section(rows:list, where:str, repeats:int)->str:
     return '\n'.join(lines)
 
 def provenance(device)->str:
-    "Date, commit, hardware and versions: what a timing depends on"
+    "Date, commit (git's, else `$CONVNOTES_COMMIT`: a copy of the tree without .git), hardware and versions: what a timing depends on"
     try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
     except OSError: commit = ''
+    commit = commit or os.environ.get('CONVNOTES_COMMIT', '').strip()
     return (f"{datetime.date.today().isoformat()}, commit {commit or 'unknown'}: {device_name(device)}; {os.cpu_count()} CPU cores; "
             f"torch {torch.__version__}, fastai {fastai.__version__}, Python {platform.python_version()}")
 

@@ -132,3 +132,45 @@ def test_each_pipeline_is_profiled_with_and_without_statistics(bench, mnist):
 def test_bad_arguments_are_refused_without_a_traceback(args):
     res = subprocess.run([sys.executable, ROOT/'benchmarks'/'bench.py', *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and 'error:' in res.stderr and 'Traceback' not in res.stderr, res.stderr
+
+@pytest.mark.parametrize('git', ['no git', 'not a repository'])
+def test_the_report_names_the_commit_it_is_given_where_git_cannot(bench, monkeypatch, git):
+    "On the device machine the tree has no .git: `$CONVNOTES_COMMIT` names the commit; git's, where there is one, wins"
+    def run(*a, **kw):
+        if git == 'no git': raise OSError('git')
+        return SimpleNamespace(stdout='')
+    monkeypatch.setenv('CONVNOTES_COMMIT', 'abc1234')
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert f'commit {head or "abc1234"}:' in bench.provenance('cpu')   # this checkout's own, when it is a git one
+    monkeypatch.setattr(bench.subprocess, 'run', run)
+    assert 'commit abc1234:' in bench.provenance('cpu')
+    monkeypatch.delenv('CONVNOTES_COMMIT')
+    assert 'commit unknown:' in bench.provenance('cpu')
+
+def device_check(*steps, out, path=None):
+    env = {k: v for k, v in __import__('os').environ.items() if k != 'OUT'} | {'OUT': str(out)} | ({'PATH': path} if path else {})
+    return subprocess.run(['bash', ROOT/'tools'/'device-check', *steps], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+@pytest.mark.parametrize('steps', [[], ['nbtest', 'bnech']])
+def test_device_check_refuses_an_unknown_step_before_running_any(tmp_path, steps):
+    res = device_check(*steps, out=tmp_path/'out')
+    assert res.returncode == 2 and 'usage: tools/device-check STEP' in res.stderr and not (tmp_path/'out').exists(), res.stderr
+    if steps: assert "no step 'bnech'; the steps are nbtest, bench and profile" in res.stderr
+
+def test_device_check_logs_every_step_and_brings_the_report_back(tmp_path):
+    "Each step runs with its log in $OUT, a failing one does not stop the next, the first failure is the exit status"
+    fake = tmp_path/'bin'; fake.mkdir()
+    (fake/'python3').write_text('#!/bin/sh\necho "ran: $*"\ncase "$*" in *nbtest*) exit 0;; *--profile*) exit 4;; *) exit 3;; esac\n')
+    (fake/'python3').chmod(0o755)
+    out = tmp_path/'out'
+    res = device_check('bench', 'nbtest', 'profile', out=out, path=f"{fake}:/usr/bin:/bin")
+    assert res.returncode == 3, res.stderr
+    assert 'ran: benchmarks/bench.py --devices cuda --concurrency-repeats 0 --out benchmarks/RESULTS.md' in (out/'bench.log').read_text()
+    assert 'ran: tools/nbtest.py --n-workers 7' in (out/'nbtest.log').read_text()
+    assert '--profile cuda --bs 512' in (out/'profile.log').read_text()
+    summary = (out/'summary.txt').read_text().splitlines()
+    assert [l.split(' exited ')[0] for l in summary] == ['device-check: bench', 'device-check: nbtest', 'device-check: profile']
+    assert [l.split(' exited ')[1].split()[0] for l in summary] == ['3', '0', '4']
+    assert (out/'RESULTS.md').read_text() == (ROOT/'benchmarks'/'RESULTS.md').read_text()
+    assert device_check('nbtest', out=out, path=f"{fake}:/usr/bin:/bin").returncode == 0   # a second call in the same folder:
+    assert len((out/'summary.txt').read_text().splitlines()) == 1                          # its own summary, not both
