@@ -1,7 +1,7 @@
 """`make bench` (benchmarks/bench.py): its report, its arguments and what it times, checked quickly. The timings
 themselves are a benchmark, not a test; these make sure a run on another machine (a GPU's) is not wasted on a
 broken script."""
-import importlib.util, subprocess, sys, warnings
+import importlib.util, os, subprocess, sys, warnings
 from types import SimpleNamespace
 import pytest, torch
 from conftest import ROOT
@@ -148,7 +148,7 @@ def test_the_report_names_the_commit_it_is_given_where_git_cannot(bench, monkeyp
     assert 'commit unknown:' in bench.provenance('cpu')
 
 def device_check(*steps, out, path=None):
-    env = {k: v for k, v in __import__('os').environ.items() if k != 'OUT'} | {'OUT': str(out)} | ({'PATH': path} if path else {})
+    env = {k: v for k, v in os.environ.items() if k != 'OUT'} | {'OUT': str(out)} | ({'PATH': path} if path else {})
     return subprocess.run(['bash', ROOT/'tools'/'device-check', *steps], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 @pytest.mark.parametrize('steps', [[], ['nbtest', 'bnech']])
