@@ -151,6 +151,12 @@ def device_check(*steps, out, path=None):
     env = {k: v for k, v in os.environ.items() if k != 'OUT'} | {'OUT': str(out)} | ({'PATH': path} if path else {})
     return subprocess.run(['bash', ROOT/'tools'/'device-check', *steps], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
+def device_check_with(tmp_path, python:str, *steps):
+    "`device_check` of `steps` with a stand-in `python3` (the shell script `python`) first on PATH; its result and $OUT"
+    fake, out = tmp_path/'bin', tmp_path/'out'
+    fake.mkdir(exist_ok=True); (fake/'python3').write_text('#!/bin/sh\n' + python); (fake/'python3').chmod(0o755)
+    return device_check(*steps, out=out, path=f"{fake}:/usr/bin:/bin"), out
+
 @pytest.mark.parametrize('steps', [[], ['nbtest', 'bnech']])
 def test_device_check_refuses_an_unknown_step_before_running_any(tmp_path, steps):
     res = device_check(*steps, out=tmp_path/'out')
@@ -159,18 +165,29 @@ def test_device_check_refuses_an_unknown_step_before_running_any(tmp_path, steps
 
 def test_device_check_logs_every_step_and_brings_the_report_back(tmp_path):
     "Each step runs with its log in $OUT, a failing one does not stop the next, the first failure is the exit status"
-    fake = tmp_path/'bin'; fake.mkdir()
-    (fake/'python3').write_text('#!/bin/sh\necho "ran: $*"\ncase "$*" in *nbtest*) exit 0;; *--profile*) exit 4;; *) exit 3;; esac\n')
-    (fake/'python3').chmod(0o755)
-    out = tmp_path/'out'
-    res = device_check('bench', 'nbtest', 'profile', out=out, path=f"{fake}:/usr/bin:/bin")
-    assert res.returncode == 3, res.stderr
+    python = ('case "$*" in -) echo "torch 0, fastai 0, Python 3: no CUDA GPU"; exit 0;; esac\n'
+              'echo "ran: $*"\ncase "$*" in *nbtest*) exit 0;; *--profile*) exit 4;; *) exit 5;; esac\n')
+    res, out = device_check_with(tmp_path, python, 'bench', 'nbtest', 'profile')
+    assert res.returncode == 5, res.stderr
     assert 'ran: benchmarks/bench.py --devices cuda --concurrency-repeats 0 --out benchmarks/RESULTS.md' in (out/'bench.log').read_text()
     assert 'ran: tools/nbtest.py --n-workers 7' in (out/'nbtest.log').read_text()
     assert '--profile cuda --bs 512' in (out/'profile.log').read_text()
-    summary = (out/'summary.txt').read_text().splitlines()
+    where, *summary = (out/'summary.txt').read_text().splitlines()
+    assert where == 'device-check: on torch 0, fastai 0, Python 3: no CUDA GPU'   # what python3 found, before the steps
     assert [l.split(' exited ')[0] for l in summary] == ['device-check: bench', 'device-check: nbtest', 'device-check: profile']
-    assert [l.split(' exited ')[1].split()[0] for l in summary] == ['3', '0', '4']
+    assert [l.split(' exited ')[1].split()[0] for l in summary] == ['5', '0', '4']
     assert (out/'RESULTS.md').read_text() == (ROOT/'benchmarks'/'RESULTS.md').read_text()
-    assert device_check('nbtest', out=out, path=f"{fake}:/usr/bin:/bin").returncode == 0   # a second call in the same folder:
-    assert len((out/'summary.txt').read_text().splitlines()) == 1                          # its own summary, not both
+    assert device_check_with(tmp_path, python, 'nbtest')[0].returncode == 0   # a second call in the same folder:
+    assert len((out/'summary.txt').read_text().splitlines()) == 2             # its own summary, not both
+
+def test_device_check_stops_before_any_step_when_python_lacks_a_module(tmp_path):
+    "A module missing from the GPU machine's image: exit 3 in seconds, saying which and how to add it, no step run"
+    python = ('case "$*" in -) echo "Traceback (most recent call last):" >&2\n'
+              '  echo "ModuleNotFoundError: No module named \'six\'" >&2; exit 1;; esac\necho "ran: $*"\n')
+    res, out = device_check_with(tmp_path, python, 'nbtest', 'bench')
+    assert res.returncode == 3, res.stderr
+    assert "cannot import what the checks need: ModuleNotFoundError: No module named 'six'" in res.stderr
+    assert '../shared/device/wheels.txt' in res.stderr and 'Traceback' not in res.stderr   # the traceback is in the log
+    assert 'Traceback' in (out/'preflight.log').read_text()
+    assert not (out/'nbtest.log').exists() and not (out/'bench.log').exists()
+    assert "No module named 'six'" in (out/'summary.txt').read_text()
