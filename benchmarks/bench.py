@@ -1,7 +1,7 @@
 """One epoch of `fit_one_cycle(1, 0.06)` on full MNIST with the 10-class `simple_cnn`, three ways, on each device:
 
 1. book:      the fastai book's pipeline, `mnist_datablock_dls` (PNG decoded by PIL every epoch) + `Learner` (fastai's `Adam`)
-2. convnotes: `mnist_dls` (tensors decoded once, kept on the device) + `LeanLearner` (fastai's `Learner`, calling
+2. convnotes: `mnist_dls` (tensors decoded once, kept on the device, each epoch's order drawn by torch's `randperm`) + `LeanLearner` (fastai's `Learner`, calling
               only the callbacks that handle each event, its one-cycle schedule computed without tensor operations,
               its smoothed loss and validation metrics kept on the device, its per-batch callbacks reading the
               learner's attributes and one hyper-parameter directly) with `torch_adam`, as `make_learner` builds it
@@ -319,7 +319,8 @@ PARTS = [('backward pass', lambda f, line, fn: fn == "<method 'run_backward' of 
          ('forward pass (without hooks)', lambda f, line, fn: fn == '_call_impl' and f.endswith('torch/nn/modules/module.py')),
          ('optimizer step', lambda f, line, fn: fn == 'step' and ('fastai/optimizer.py' in f or 'torch/optim/' in f)),
          ('making batches', lambda f, line, fn: fn == 'create_batches'),
-         ("each epoch's order (fastai's `get_idxs`: Python's `random.sample`)", lambda f, line, fn: fn == 'get_idxs' and 'fastai/data/load.py' in f),
+         ("each epoch's order (`get_idxs`: fastai's, Python's `random.sample`; `TensorDL`'s, torch's `randperm`)",
+          lambda f, line, fn: fn == 'get_idxs' and ('fastai/data/load.py' in f or 'convnotes/data.py' in f)),
          ("one-cycle schedule (`ParamScheduler.before_batch`)", _one_of(ParamScheduler.before_batch, _sched.before_batch)),
          ("recorder (`Recorder.after_batch`: smoothed loss, metrics, learning rate)", _one_of(Recorder.after_batch, _recorder.after_batch))]
 

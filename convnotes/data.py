@@ -148,8 +148,13 @@ def load_mnist(
 # %% ../nbs/00_data.ipynb #bfaad13d
 class TensorDL(DataLoader):
     "A fastai `DataLoader` over a `TensorDataset` that copies each batch out in one operation, where the tensors are"
+    def get_idxs(self):
+        "The epoch's order as one tensor: shuffled by torch's `randperm`, seeded from fastai's random state `self.rng`"
+        if not self.shuffle: return torch.arange(self.n)
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.rng.randint(0, 2**32-1)))
+
     def create_batches(self, samps):
-        order = torch.from_numpy(np.fromiter(samps, dtype=np.int64))       # the epoch's order...
+        order = samps if isinstance(samps, Tensor) else torch.from_numpy(np.fromiter(samps, dtype=np.int64))  # the epoch's order...
         idxs = order.to(self.dataset.tensors[0].device)                    # ...copied to the data once
         for b in idxs.split(self.bs):
             if self.drop_last and len(b) < self.bs: return
