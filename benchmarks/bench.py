@@ -10,9 +10,10 @@
               shuffled batch order and validation pass
 
 each with and without activation statistics (`with_hist=True`): fastai's `ActivationStats` for the book,
-convnotes' `LeanActivationStats` (the same numbers) for convnotes, and forward hooks computing the same statistics
-for the floor, kept on the device and read once per epoch as convnotes does; at bs 512 and 64; and what each statistic's
-arithmetic costs by itself, timed outside training, and (on a CPU) the time an epoch spends in the hooks; and the
+convnotes' `LeanActivationStats` (the same numbers; on a CPU, all four in one pass of compiled C where there is a C
+compiler) for convnotes, and forward hooks computing the same statistics with torch for the floor, kept on the device
+and read once per epoch as convnotes does; at bs 512 and 64; and what each statistic's
+arithmetic costs by itself, timed outside training (each of torch's four passes, and, on a CPU, the one pass), and (on a CPU) the time an epoch spends in the hooks; and the
 host time per batch convnotes adds to the floor, on tiny CPU batches (where, as on a GPU, a batch's time is mostly the host's Python). Measures the CPU,
 and a CUDA GPU too when there is one. Writes each device's table, dated, with its machine and versions, into its
 own section of the report, so the other device's latest results stay. Then the cost of two processes training at
@@ -29,7 +30,7 @@ from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed
 from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls, atomic_write
 from convnotes.models import simple_cnn
 from convnotes.cli import positive_int, number_list
-from convnotes.experiments import LeanActivationStats, LeanLearner, activation_hist, torch_adam, machine as device_name
+from convnotes.experiments import LeanActivationStats, LeanLearner, activation_hist, one_pass_kernel, one_pass_stats, torch_adam, machine as device_name
 import convnotes.experiments
 from fastai.callback.schedule import ParamScheduler
 from fastai.learner import Recorder
@@ -50,7 +51,12 @@ def fastai_epoch(dls, stats, stats_cls=LeanActivationStats, opt_func=torch_adam,
         return time.perf_counter() - t
 
 STATISTICS = dict(mean=lambda o: o.mean(), std=lambda o: o.std(), near_zero=lambda o: torch.count_nonzero(o <= 0.05),
-                  histogram=activation_hist)   # each as `LeanActivationStats.hook` computes it
+                  histogram=activation_hist)   # each as `LeanActivationStats.hook` computes it with torch (`one_pass=False`)
+
+def one_pass(device)->dict:
+    "All four statistics in one pass of C, as `LeanActivationStats` computes them on a CPU where a compiler built it; empty elsewhere"
+    kernel = one_pass_kernel() if torch.device(device).type == 'cpu' else None
+    return {'one pass': lambda o: one_pass_stats(o, kernel)} if kernel else {}
 
 def _stats_hook(store):
     "The statistics `LeanActivationStats` records, computed as it computes them, for training batches only, kept on the device"
@@ -228,7 +234,7 @@ def statistics_ms(outs:list, device, repeats=STAT_REPEATS)->dict:
             sync(device)
         all_layers()   # warm-up
         return 1e3*min(timeit.repeat(all_layers, number=STAT_BATCHES, repeat=repeats))/STAT_BATCHES
-    return {name: ms(stat) for name, stat in STATISTICS.items()}
+    return {name: ms(stat) for name, stat in (STATISTICS | one_pass(device)).items()}
 
 def device_rows(device, bss, repeats, book_repeats)->list:
     "The three pipelines, with and without statistics, at each batch size, on `device`"
@@ -246,6 +252,8 @@ def device_rows(device, bss, repeats, book_repeats)->list:
             rows.append(r)
             print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
     return rows
+
+def _ms(x)->str: return '–' if x is None else f"{x:.2f}"
 
 def _interval(iv)->str: return f"{iv[0]:.2f}–{iv[1]:.2f}" if iv else "– (too few rounds)"
 
@@ -274,13 +282,19 @@ def device_section(device, rows, repeats, book_repeats)->str:
               "compared with a convnotes epoch without statistics (its median above); and inside training, the seconds an epoch "
               f"spends in `LeanActivationStats`' hooks and their ratio to the rest of that epoch (medians of {HOOK_REPEATS} more epochs"
               + (", on a CPU only: a GPU runs the hooks' work later, while the host goes on" if kind != 'CPU' else '') + "):\n",
-              "| bs | mean (ms) | std (ms) | near zero (ms) | histogram (ms) | training batches | all four, per epoch (s) | share of an epoch "
+              "| bs | mean (ms) | std (ms) | near zero (ms) | histogram (ms) | all four in one pass of C (ms) | training batches "
+              "| the four, per epoch (s) | share of an epoch | in one pass, per epoch (s) | share of an epoch "
               "| inside training: in the hooks, per epoch (s) | to the rest of the epoch |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for bs, (off, on) in by_bs.items():
-        ms, per_epoch, in_hooks = on['statistics_ms'], sum(on['statistics_ms'].values())*on['n_batches']/1e3, on['in_hooks']
-        lines.append(f"| {bs} | " + ' | '.join(f"{ms[k]:.2f}" for k in STATISTICS) + f" | {on['n_batches']} | {per_epoch:.2f} | {per_epoch/off['convnotes']:.0%} | "
+        ms, n, in_hooks = on['statistics_ms'], on['n_batches'], on['in_hooks']
+        per_epoch, fused = sum(ms[k] for k in STATISTICS)*n/1e3, ms.get('one pass', math.nan)*n/1e3
+        lines.append(f"| {bs} | " + ' | '.join(f"{ms[k]:.2f}" for k in STATISTICS) + f" | {_ms(ms.get('one pass'))} | {n} | {per_epoch:.2f} "
+                     f"| {per_epoch/off['convnotes']:.0%} | " + (f"{fused:.2f} | {fused/off['convnotes']:.0%} | " if fused == fused else "– | – | ")
                      + ("{:.2f} | {:.0%} |".format(*in_hooks) if in_hooks else "– | – |"))
+    if kind == 'CPU':
+        lines.append("\nThe hooks inside training compute " + ("all four in one pass of C" if one_pass(device) else
+                     "the four with torch (no C compiler built the one pass here)") + ", as `LeanActivationStats` does on this machine.")
     return '\n'.join(lines)
 
 def concurrency_section(conc, repeats)->str:

@@ -6,7 +6,7 @@ Docs: https://convnotes.github.io/convnotes/experiments.html.md"""
 
 # %% ../nbs/05_experiments.ipynb #34cb0210
 from __future__ import annotations
-import contextlib, ctypes, json, platform, sys, time, warnings
+import contextlib, ctypes, functools, hashlib, json, math, os, platform, shlex, shutil, subprocess, sys, tempfile, time, warnings
 from collections import Counter
 from dataclasses import dataclass, asdict, field
 import fastai, numpy as np
@@ -16,13 +16,14 @@ from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'TORCH_ADAM_DEFAULTS', 'LEAN_CALLBACKS', 'HOST_READS', 'FIRST_CONV', 'LAST_HIDDEN_CONV', 'DEAD_SHARE',
-           'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'activation_hist',
-           'LeanActivationStats', 'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam',
-           'lean_combine_scheds', 'LeanParamScheduler', 'LeanSmoothLoss', 'LeanAvgLoss', 'LeanAvgMetric',
-           'LeanRecorder', 'LeanCastToTensor', 'LeanProgressCallback', 'LeanLearner', 'make_learner', 'HostReads',
-           'host_reads', 'hooked_names', 'layer_idx', 'show_activations', 'dead_from', 'activation_summary',
-           'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records', 'load_records']
+__all__ = ['EXPERIMENTS', 'ONE_PASS_C', 'TORCH_ADAM_DEFAULTS', 'LEAN_CALLBACKS', 'HOST_READS', 'FIRST_CONV', 'LAST_HIDDEN_CONV',
+           'DEAD_SHARE', 'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'activation_hist',
+           'c_cache', 'c_library', 'one_pass_kernel', 'one_pass_stats', 'from_one_pass', 'LeanActivationStats',
+           'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam', 'lean_combine_scheds', 'LeanParamScheduler',
+           'LeanSmoothLoss', 'LeanAvgLoss', 'LeanAvgMetric', 'LeanRecorder', 'LeanCastToTensor', 'LeanProgressCallback',
+           'LeanLearner', 'make_learner', 'HostReads', 'host_reads', 'hooked_names', 'layer_idx', 'show_activations',
+           'dead_from', 'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment',
+           'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -77,20 +78,188 @@ def activation_hist(
     if counts[41]: hist[39] += (o == 10).sum()  # the last bin includes its right edge, 10
     return hist
 
+# %% ../nbs/05_experiments.ipynb #c1f0a002
+ONE_PASS_C = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+enum { BLOCK = 2048, LANES = 8 };
+
+/* One block of a layer's outputs, small enough to stay in the core's fastest cache while it is read four times:
+   its sum and its sum of squared deviations from its own mean (in double), how many values are <= 0.05, and the
+   bins of histc(40, 0, 10), counted in four sets of counters, so that neighbours in one bin need not wait on each other. */
+static void block_stats(const float* restrict y, int m, double* restrict sum, double* restrict m2,
+                        int64_t c[4][42], int64_t* restrict near_zero) {
+  double a[LANES] = {0}, q[LANES] = {0}; int32_t z[LANES] = {0}; uint8_t bins[BLOCK];
+  int j, k;
+  for (j = 0; j + LANES <= m; j += LANES)      /* LANES sums side by side: the compiler makes them one vector */
+    for (k = 0; k < LANES; k++) { a[k] += y[j+k]; z[k] += (y[j+k] <= 0.05f); }
+  for (; j < m; j++) { a[0] += y[j]; z[0] += (y[j] <= 0.05f); }
+  double s = 0; for (k = 0; k < LANES; k++) { s += a[k]; *near_zero += z[k]; }
+  double mean = s / m;
+  for (j = 0; j + LANES <= m; j += LANES)
+    for (k = 0; k < LANES; k++) { double d = y[j+k] - mean; q[k] += d*d; }
+  for (; j < m; j++) { double d = y[j] - mean; q[0] += d*d; }
+  double s2 = 0; for (k = 0; k < LANES; k++) s2 += q[k];
+  *sum = s; *m2 = s2;
+  for (j = 0; j < m; j++) {   /* each bin without a branch: is 0 <= v <= 10 (or v -0.0)? compared as the float's bits */
+    float v = y[j], w = v * 4.f; uint32_t u, wu;
+    memcpy(&u, &v, 4); memcpy(&wu, &w, 4);
+    uint32_t in = -(uint32_t)((u <= 0x41200000u) | (u == 0x80000000u));   /* 0x41200000 is 10.0f */
+    wu = (wu & in) | (0x42240000u & ~in);   /* outside [0, 10], or NaN: 41.0f */
+    memcpy(&w, &wu, 4);
+    bins[j] = (uint8_t)(int32_t)w;          /* floor(4v): 0..39 the bins, 40 exactly 10, 41 outside */
+  }
+  for (j = 0; j + 4 <= m; j += 4) { c[0][bins[j]]++; c[1][bins[j+1]]++; c[2][bins[j+2]]++; c[3][bins[j+3]]++; }
+  for (; j < m; j++) c[0][bins[j]]++;
+}
+
+/* fastai's statistics of n float32 values x, on `threads` threads: out[0] their mean and out[1] their sum of squared
+   deviations from it, in double (the blocks' are joined in order, Chan et al.'s pairwise update, so the result does
+   not depend on the threads); counts[0..39] the 40 bins of histc(40, 0, 10), counts[40] how many are <= 0.05.
+   Returns 0, or -1 if it could not allocate. */
+int one_pass_stats(const float* x, int64_t n, int threads, double* out, int64_t* counts) {
+  int64_t nb = (n + BLOCK - 1) / BLOCK, total[43] = {0};
+  double* part = malloc(2 * (nb ? nb : 1) * sizeof(double));
+  if (!part) return -1;
+  #pragma omp parallel num_threads(threads)
+  {
+    int64_t c[4][42] = {{0}}, nz = 0;
+    #pragma omp for schedule(static)
+    for (int64_t b = 0; b < nb; b++)
+      block_stats(x + b*BLOCK, n - b*BLOCK < BLOCK ? (int)(n - b*BLOCK) : BLOCK, &part[2*b], &part[2*b+1], c, &nz);
+    #pragma omp critical
+    { total[42] += nz; for (int k = 0; k < 42; k++) total[k] += c[0][k] + c[1][k] + c[2][k] + c[3][k]; }
+  }
+  double mean = 0, m2 = 0; int64_t seen = 0;
+  for (int64_t b = 0; b < nb; b++) {
+    int64_t m = n - b*BLOCK < BLOCK ? n - b*BLOCK : BLOCK;
+    double delta = part[2*b] / m - mean;
+    seen += m; mean += delta * m / seen; m2 += part[2*b+1] + delta * delta * (double)m * (seen - m) / seen;
+  }
+  free(part);
+  out[0] = mean; out[1] = m2;
+  memcpy(counts, total, 39 * sizeof(int64_t));
+  counts[39] = total[39] + total[40];   /* histc's last bin holds 10 too */
+  counts[40] = total[42];
+  return 0;
+}
+"""
+
+
+# %% ../nbs/05_experiments.ipynb #c1f0a003
+def _c_compiler()->list|None:
+    "The command that compiles C here: `$CC`, or the first of `cc`, `gcc` and `clang` on the PATH; None if there is none"
+    cmd = shlex.split(os.environ.get('CC', '')) or [next(filter(None, map(shutil.which, ('cc', 'gcc', 'clang'))), '')]
+    return cmd if shutil.which(cmd[0] or ' ') else None
+
+def _build(cmd:list, src:str, lib:Path):
+    "Compile `src` into the shared library `lib`, atomically: another process finds the whole library or none"
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
+        c, so = Path(tmp)/'source.c', Path(tmp)/lib.name
+        c.write_text(src)
+        subprocess.run([*cmd, '-o', str(so), str(c)], check=True, capture_output=True, timeout=300)
+        os.replace(so, lib)
+
+def c_cache()->Path:
+    "Where compiled C is kept between runs: `$XDG_CACHE_HOME/convnotes`, or `~/.cache/convnotes`"
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'convnotes'
+
+def c_library(
+    src:str,   # C source
+    name:str,  # what to call the library, e.g. 'one_pass'
+)->ctypes.CDLL|None: # None where there is no C compiler, or none that builds `src`
+    "`src` built by this machine's C compiler, with OpenMP where it has it, and loaded; cached by source, compiler and flags"
+    cc = _c_compiler()
+    if not cc: return None
+    for flags in (['-O3', '-fPIC', '-shared', '-fopenmp'], ['-O3', '-fPIC', '-shared']):   # clang on a Mac has no OpenMP
+        key = hashlib.sha256('\0'.join([src, *cc, *flags, platform.machine(), sys.platform]).encode()).hexdigest()[:16]
+        for where in (c_cache, lambda: Path(tempfile.mkdtemp(prefix='convnotes-'))):   # an unwritable cache: a fresh folder
+            lib = where()/f'{name}-{key}.so'
+            try:
+                if not lib.exists(): _build(cc + flags, src, lib)
+                return ctypes.CDLL(str(lib))
+            except subprocess.CalledProcessError: break      # this compiler cannot build it with these flags: try the next
+            except (OSError, subprocess.SubprocessError): continue
+    return None
+
+
+# %% ../nbs/05_experiments.ipynb #c1f0a005
+def _one_pass_reference(x:Tensor)->tuple:
+    "What `one_pass_stats` must give for `x`: its mean and standard deviation (torch's, in double), `histc`'s 40 counts and the near-zero count"
+    return x.double().mean().item(), x.double().std().item(), x.histc(40, 0, 10).long().tolist() + [torch.count_nonzero(x <= 0.05).item()]
+
+def _run(kernel, x:Tensor)->tuple:
+    "`kernel` on the values of `x`, on two threads: their mean, standard deviation and 41 counts, as Python numbers"
+    out, counts = torch.empty(2, dtype=torch.float64), torch.empty(41, dtype=torch.int64)
+    if kernel(x.data_ptr(), x.numel(), 2, out.data_ptr(), counts.data_ptr()) != 0: raise MemoryError("one_pass_stats: out of memory")
+    return out[0].item(), math.sqrt(out[1].item()/(x.numel() - 1)), counts.tolist()
+
+def _agrees(kernel, x:Tensor)->bool:
+    "Does `kernel` count the values of `x` as torch does, and, where they are all finite, sum them to 9 digits?"
+    (mean, std, counts), (want_mean, want_std, want) = _run(kernel, x), _one_pass_reference(x)
+    return counts == want and (not x.isfinite().all() or (math.isclose(mean, want_mean, rel_tol=1e-9, abs_tol=1e-12)
+                                                          and math.isclose(std, want_std, rel_tol=1e-9)))
+
+@functools.cache
+def one_pass_kernel():
+    "The compiled `one_pass_stats` of `ONE_PASS_C`, checked against torch on every bin's edges; None where no C compiler builds it"
+    lib = c_library(ONE_PASS_C, 'one_pass')
+    if lib is None: return None
+    kernel = lib.one_pass_stats
+    kernel.argtypes, kernel.restype = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p], ctypes.c_int
+    edges = torch.arange(-2, 43) / 4                                  # every bin edge, and the floats either side of each
+    edgy = torch.cat([edges, edges.nextafter(tensor(torch.inf)), edges.nextafter(tensor(-torch.inf)), tensor([-0., 0.05])])
+    checks = [edgy, torch.cat([edgy, tensor([torch.nan, torch.inf, -torch.inf])]),
+              torch.randn(10_000, generator=torch.Generator().manual_seed(0)) * 3]
+    if all(_agrees(kernel, x) for x in checks): return kernel
+    warnings.warn("convnotes: the compiled one-pass statistics disagree with torch's on this machine; computing them with torch")
+    return None
+
+def one_pass_stats(
+    o:Tensor,        # a layer's output on the CPU, as float32
+    kernel=None,     # `one_pass_kernel()` if omitted
+)->dict:             # raw sums and counts, which `LeanActivationStats.read_stats` turns into fastai's statistics
+    "fastai's four statistics of `o` in one pass of compiled C, on torch's threads: the mean and squared deviations in double, exact counts"
+    o, kernel = o.contiguous(), kernel or one_pass_kernel()
+    out, counts = torch.empty(2, dtype=torch.float64), torch.empty(41, dtype=torch.int64)
+    if kernel(o.data_ptr(), o.numel(), torch.get_num_threads(), out.data_ptr(), counts.data_ptr()) != 0:
+        raise MemoryError(f"one_pass_stats: no memory for the {o.numel():,} values' blocks")
+    return {'one_pass': out, 'counts': counts, 'numel': o.numel()}
+
+def from_one_pass(
+    records:list, # `one_pass_stats` dicts, turned in place into fastai's
+    with_hist:bool=True, # keep the histogram
+):
+    "fastai's statistics from `one_pass_stats` records, in place: each epoch's in one go, the mean and standard deviation as float32"
+    if not records: return
+    sums, counts = torch.stack([d.pop('one_pass') for d in records]), torch.stack([d.pop('counts') for d in records])
+    numel = tensor([d.pop('numel') for d in records], dtype=torch.float64)
+    means, stds = sums[:, 0].float().tolist(), (sums[:, 1]/(numel - 1)).sqrt().float().tolist()   # fastai's std: n-1
+    hists = list(counts[:, :40].float()) if with_hist else None
+    for j, (d, near) in enumerate(zip(records, counts[:, 40].tolist())):
+        d['mean'], d['std'], d['near_zero'] = means[j], stds[j], near/int(numel[j])
+        if hists: d['hist'] = hists[j]
+
+
 # %% ../nbs/05_experiments.ipynb #a7e0c5d1
 class LeanActivationStats(ActivationStats):
     "fastai's `ActivationStats`: the same statistics, computed where the model runs and read back once per epoch"
     name = 'activation_stats'   # so it is `learn.activation_stats`, as fastai's is
-    def __init__(self, with_hist=False, cpu=False, detach=False, **kwargs):
+    def __init__(self, with_hist=False, cpu=False, detach=False, one_pass=True, **kwargs):
         # cpu=False: activations are not copied off the GPU; detach=False: the hook detaches the output itself,
-        # rather than fastai's `to_detach` walking the layer's inputs and output on every call
+        # rather than fastai's `to_detach` walking the layer's inputs and output on every call;
+        # one_pass=True: on a CPU, `one_pass_stats` where there is a compiler to build it
         super().__init__(with_hist=with_hist, cpu=cpu, detach=detach, **kwargs)
+        self.one_pass = one_pass
     def before_fit(self): super().before_fit(); self._read_upto = 0
     def hook(self, m, i, o):
         if not self.training: return None   # validation batches are never stored: skip computing them
         if isinstance(o, tuple): return self.hook_multi_ouput(o)
         o = o.detach().float()
         if self.cpu: o = o.cpu()   # only if asked: fastai's default, a copy to the host per layer per batch
+        if o.device.type == 'cpu' and self.one_pass and (kernel := one_pass_kernel()): return one_pass_stats(o, kernel)
         res = {'mean': o.mean(), 'std': o.std(), 'near_zero': (torch.count_nonzero(o<=0.05), o.numel())}   # tensors: no waiting
         if self.with_hist: res['hist'] = activation_hist(o)
         return res
@@ -103,6 +272,8 @@ class LeanActivationStats(ActivationStats):
         "Turn the statistics recorded since the last call into Python numbers (and CPU histograms), as fastai's are"
         records = [d for batch in self.stats[self._read_upto:] for d in _stat_dicts(batch)]
         self._read_upto = len(self.stats)
+        from_one_pass([d for d in records if 'one_pass' in d], self.with_hist)
+        records = [d for d in records if torch.is_tensor(d['mean'])]   # those computed by torch
         if not records: return
         floats = torch.stack([t for d in records for t in (d['mean'], d['std'])]).tolist()   # one copy for all
         counts = torch.stack([d['near_zero'][0] for d in records]).tolist()

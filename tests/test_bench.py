@@ -34,20 +34,34 @@ def test_a_new_section_goes_after_the_last_of_its_kind(bench, tmp_path):
     assert '<!-- /bench:profile-b -->\n\n<!-- bench:gpu-profile-cuda -->' in text and text.endswith('<!-- /bench:concurrency -->\n')
 
 def test_the_timed_statistics_are_lean_activation_stats(bench):
-    "What the arithmetic table times, and what the floor's hooks compute, is what convnotes' callback records"
+    "What the arithmetic table times, and what the floor's hooks compute, is what convnotes' callback records with torch"
     from convnotes.experiments import LeanActivationStats
-    stats = LeanActivationStats(with_hist=True); stats.learn = SimpleNamespace(training=True)
+    stats = LeanActivationStats(with_hist=True, one_pass=False); stats.learn = SimpleNamespace(training=True)
     for o in [torch.randn(64, 8, 14, 14)*3, torch.tensor([0.05, -1., 10., 0.25, float('nan')])]:
         recorded, timed = stats.hook(None, None, o), [stat(o) for stat in bench.STATISTICS.values()]
         expected = [recorded['mean'], recorded['std'], recorded['near_zero'][0], recorded['hist']]
         assert all(torch.equal(a, b) or (a.isnan() & b.isnan()).all() for a, b in zip(timed, expected))
+
+def test_the_one_pass_records_the_floors_statistics(bench):
+    "On a CPU with a C compiler convnotes' callback records in one pass what the floor's hooks compute: the same counts, sums to float32's precision"
+    from convnotes.experiments import LeanActivationStats, one_pass_kernel, _c_compiler
+    if _c_compiler() is None: assert one_pass_kernel() is None and bench.one_pass('cpu') == {}; return
+    stats = LeanActivationStats(with_hist=True); stats.learn = SimpleNamespace(training=True); stats.before_fit = lambda: None
+    layers = [torch.randn(64, 8, 14, 14)*3, torch.randn(64, 10)*3 + 1]
+    stats.stats, stats._read_upto = [[stats.hook(None, None, o) for o in layers]], 0
+    assert all('one_pass' in d for d in stats.stats[0])   # computed in one pass...
+    stats.read_stats()
+    for o, d in zip(layers, stats.stats[0]):             # ...and read back as the floor computes them
+        mean, std, near, hist = (stat(o) for stat in bench.STATISTICS.values())
+        assert d['near_zero'] == near.item()/o.numel() and torch.equal(d['hist'], hist)
+        assert abs(d['mean'] - mean.item()) <= 1e-6 and abs(d['std'] - std.item()) <= 1e-6*std.item()
 
 def test_statistics_are_timed_on_the_outputs_activation_stats_hooks(bench, mnist):
     from convnotes.data import mnist_dls
     outs = bench.hooked_outputs(mnist_dls(bs=16, device='cpu'))
     assert [tuple(o.shape) for o in outs] == [(16, 8, 14, 14), (16, 16, 7, 7), (16, 32, 4, 4), (16, 64, 2, 2), (16, 10, 1, 1)]
     ms = bench.statistics_ms(outs, 'cpu', repeats=2)
-    assert list(ms) == list(bench.STATISTICS) and all(v > 0 for v in ms.values())
+    assert list(ms) == list(bench.STATISTICS) + list(bench.one_pass('cpu')) and all(v > 0 for v in ms.values())
 
 def test_the_medians_interval_covers_it_as_often_as_it_says(bench):
     "9 rounds: the second lowest and second highest ratio (96%); 5 are too few for 95%; and the coverage is what draws give"
@@ -62,15 +76,18 @@ def test_the_medians_interval_covers_it_as_often_as_it_says(bench):
 def test_the_report_shows_what_the_statistics_cost(bench, monkeypatch):
     rows = [dict(bs=512, stats=False, book=20., convnotes=2., floor=2., ratios=[0.9, 1.0, 1.1]),
             dict(bs=512, stats=True, book=20., convnotes=3., floor=2.5, ratios=[1.1, 1.2, 1.3],
-                 statistics_ms=dict(mean=0.5, std=1., near_zero=1., histogram=1.5), n_batches=100, in_hooks=(0.9, 0.45))]
+                 statistics_ms={'mean': 0.5, 'std': 1., 'near_zero': 1., 'histogram': 1.5, 'one pass': 0.8}, n_batches=100, in_hooks=(0.9, 0.45))]
     text = bench.device_section('cpu', rows, repeats=3, book_repeats=1)
     assert text.startswith('## On a CPU') and '| 512 | no | 20.00 | 2.00 | 2.00 | 1.00 | – (too few rounds) | 0.90–1.10 | 10.0 |' in text
     assert 'adds 50% to a convnotes epoch at bs 512 (the floor\'s hooks add 25%)' in text
-    assert '| 512 | 0.50 | 1.00 | 1.00 | 1.50 | 100 | 0.40 | 20% | 0.90 | 45% |' in text   # 4 ms x 100 batches, of a 2 s epoch
+    assert '| 512 | 0.50 | 1.00 | 1.00 | 1.50 | 0.80 | 100 | 0.40 | 20% | 0.08 | 4% | 0.90 | 45% |' in text   # 4 ms (0.8 ms) x 100 batches, of a 2 s epoch
+    assert ('hooks inside training compute all four in one pass of C' in text) == bool(bench.one_pass('cpu'))   # what this machine does
     rows[1]['in_hooks'] = None   # not timed on a GPU, where the hooks only queue their work
+    del rows[1]['statistics_ms']['one pass']   # nor the one pass, which is the CPU's
     monkeypatch.setattr(bench, 'provenance', lambda device: 'a GPU machine')   # no GPU to name here
     text = bench.device_section('cuda', rows, repeats=3, book_repeats=1)
-    assert text.startswith('## On a CUDA GPU') and '| 512 | 0.50 | 1.00 | 1.00 | 1.50 | 100 | 0.40 | 20% | – | – |' in text
+    assert text.startswith('## On a CUDA GPU') and '| 512 | 0.50 | 1.00 | 1.00 | 1.50 | – | 100 | 0.40 | 20% | – | – | – | – |' in text
+    assert 'hooks inside training compute' not in text
 
 @pytest.mark.filterwarnings('ignore:You are shadowing')   # fastai's, about `ActivationStats.modules`
 def test_the_time_in_the_hooks_is_measured_inside_training(bench, mnist):
