@@ -245,8 +245,10 @@ def device_rows(device, bss, repeats, book_repeats)->list:
         for stats in (False, True):
             set_seed(42)
             fns = lean_and_floor(dls, bs, stats) | dict(book=lambda: fastai_epoch(book, stats, ActivationStats, Adam, Learner))  # the book: fastai's own
-            times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats))
+            if stats: fns |= dict(without=lambda: fastai_epoch(dls, False))   # convnotes without them, in the same rounds: what they add
+            times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats, book=book_repeats, without=repeats))
             r = dict(bs=bs, stats=stats, ratios=round_ratios(times['convnotes'], times['floor']), **{k: statistics.median(v) for k,v in times.items()})
+            if stats: r['added'] = round_ratios(times['convnotes'], times['without'])
             if stats: r |= dict(statistics_ms=statistics_ms(hooked_outputs(dls), device), n_batches=len(dls.train),
                                 in_hooks=hook_seconds(dls, HOOK_REPEATS) if torch.device(device).type == 'cpu' else None)
             rows.append(r)
@@ -255,7 +257,7 @@ def device_rows(device, bss, repeats, book_repeats)->list:
 
 def _ms(x)->str: return '–' if x is None else f"{x:.2f}"
 
-def _interval(iv)->str: return f"{iv[0]:.2f}–{iv[1]:.2f}" if iv else "– (too few rounds)"
+def _interval(iv, fmt='{:.2f}')->str: return f"{fmt.format(iv[0])}–{fmt.format(iv[1])}" if iv else "– (too few rounds)"
 
 def device_section(device, rows, repeats, book_repeats)->str:
     kind = 'CUDA GPU' if torch.device(device).type == 'cuda' else 'CPU'
@@ -275,8 +277,11 @@ def device_section(device, rows, repeats, book_repeats)->str:
     by_bs = {bs: [next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True)]   # (without, with) statistics
              for bs in sorted({r['bs'] for r in rows}, reverse=True)}
     for bs, (off, on) in by_bs.items():
-        lines.append(f"\n`ActivationStats(with_hist=True)` adds {on['convnotes']/off['convnotes']-1:.0%} to a convnotes epoch at bs {bs} "
-                     f"(the floor's hooks add {on['floor']/off['floor']-1:.0%}).")
+        lines.append(f"\n`ActivationStats(with_hist=True)` adds {statistics.median(on['added'])-1:.0%} to a convnotes epoch at bs {bs}: the median "
+                     f"of the rounds' ratios of a convnotes epoch with them to one without, each round's two a few seconds apart; its 95% interval "
+                     + (_interval([x-1 for x in iv], '{:.0%}') if (iv := median_interval(on['added'])) else _interval(None))
+                     + f", its range over rounds {on['added'][0]-1:.0%} to {on['added'][-1]-1:.0%}. Across the two rows' "
+                     f"medians, measured apart, they add {on['convnotes']/off['convnotes']-1:.0%}, and the floor's hooks {on['floor']/off['floor']-1:.0%}.")
     lines += ["\nThe statistics' arithmetic by itself: each statistic of one batch's hooked outputs (every layer), timed alone, "
               f"outside training (the best of {STAT_REPEATS} runs of {STAT_BATCHES} batches), then multiplied by an epoch's training batches and "
               "compared with a convnotes epoch without statistics (its median above); and inside training, the seconds an epoch "

@@ -84,11 +84,16 @@ ONE_PASS_C = r"""
 #include <stdlib.h>
 #include <string.h>
 enum { BLOCK = 2048, LANES = 8 };
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(ONE_PASS_NARROW)
+#define WIDEST __attribute__((target_clones("avx2", "default")))   /* AVX2's wider vectors where the CPU has them */
+#else
+#define WIDEST
+#endif
 
 /* One block of a layer's outputs, small enough to stay in the core's fastest cache while it is read four times:
    its sum and its sum of squared deviations from its own mean (in double), how many values are <= 0.05, and the
    bins of histc(40, 0, 10), counted in four sets of counters, so that neighbours in one bin need not wait on each other. */
-static void block_stats(const float* restrict y, int m, double* restrict sum, double* restrict m2,
+static WIDEST void block_stats(const float* restrict y, int m, double* restrict sum, double* restrict m2,
                         int64_t c[4][42], int64_t* restrict near_zero) {
   double a[LANES] = {0}, q[LANES] = {0}; int32_t z[LANES] = {0}; uint8_t bins[BLOCK];
   int j, k;

@@ -75,11 +75,13 @@ def test_the_medians_interval_covers_it_as_often_as_it_says(bench):
 
 def test_the_report_shows_what_the_statistics_cost(bench, monkeypatch):
     rows = [dict(bs=512, stats=False, book=20., convnotes=2., floor=2., ratios=[0.9, 1.0, 1.1]),
-            dict(bs=512, stats=True, book=20., convnotes=3., floor=2.5, ratios=[1.1, 1.2, 1.3],
+            dict(bs=512, stats=True, book=20., convnotes=3., floor=2.5, ratios=[1.1, 1.2, 1.3], added=[1.05, 1.08, 1.2],
                  statistics_ms={'mean': 0.5, 'std': 1., 'near_zero': 1., 'histogram': 1.5, 'one pass': 0.8}, n_batches=100, in_hooks=(0.9, 0.45))]
     text = bench.device_section('cpu', rows, repeats=3, book_repeats=1)
     assert text.startswith('## On a CPU') and '| 512 | no | 20.00 | 2.00 | 2.00 | 1.00 | – (too few rounds) | 0.90–1.10 | 10.0 |' in text
-    assert 'adds 50% to a convnotes epoch at bs 512 (the floor\'s hooks add 25%)' in text
+    assert 'adds 8% to a convnotes epoch at bs 512: the median of the rounds\' ratios' in text   # paired within rounds
+    assert 'its 95% interval – (too few rounds), its range over rounds 5% to 20%' in text
+    assert 'measured apart, they add 50%, and the floor\'s hooks 25%.' in text
     assert '| 512 | 0.50 | 1.00 | 1.00 | 1.50 | 0.80 | 100 | 0.40 | 20% | 0.08 | 4% | 0.90 | 45% |' in text   # 4 ms (0.8 ms) x 100 batches, of a 2 s epoch
     assert ('hooks inside training compute all four in one pass of C' in text) == bool(bench.one_pass('cpu'))   # what this machine does
     rows[1]['in_hooks'] = None   # not timed on a GPU, where the hooks only queue their work
