@@ -120,8 +120,9 @@ static WIDEST void block_stats(const float* restrict y, int m, double* restrict 
 }
 
 /* fastai's statistics of n float32 values x, on `threads` threads: out[0] their mean and out[1] their sum of squared
-   deviations from it, in double (the blocks' are joined in order, Chan et al.'s pairwise update, so the result does
-   not depend on the threads); counts[0..39] the 40 bins of histc(40, 0, 10), counts[40] how many are <= 0.05.
+   deviations from it, in double (the blocks' sums are added, and their squared deviations joined by Chan et al.'s
+   pairwise update, in order, so the result does not depend on the threads); counts[0..39] the 40 bins of
+   histc(40, 0, 10), counts[40] how many are <= 0.05.
    Returns 0, or -1 if it could not allocate. */
 int one_pass_stats(const float* x, int64_t n, int threads, double* out, int64_t* counts) {
   int64_t nb = (n + BLOCK - 1) / BLOCK, total[43] = {0};
@@ -136,14 +137,14 @@ int one_pass_stats(const float* x, int64_t n, int threads, double* out, int64_t*
     #pragma omp critical
     { total[42] += nz; for (int k = 0; k < 42; k++) total[k] += c[0][k] + c[1][k] + c[2][k] + c[3][k]; }
   }
-  double mean = 0, m2 = 0; int64_t seen = 0;
+  double sum = 0, mean = 0, m2 = 0; int64_t seen = 0;
   for (int64_t b = 0; b < nb; b++) {
     int64_t m = n - b*BLOCK < BLOCK ? n - b*BLOCK : BLOCK;
     double delta = part[2*b] / m - mean;
-    seen += m; mean += delta * m / seen; m2 += part[2*b+1] + delta * delta * (double)m * (seen - m) / seen;
+    sum += part[2*b]; seen += m; mean += delta * m / seen; m2 += part[2*b+1] + delta * delta * (double)m * (seen - m) / seen;
   }
   free(part);
-  out[0] = mean; out[1] = m2;
+  out[0] = sum / n; out[1] = m2;   /* the mean as torch takes it, sum / n: an infinity stays one, as in torch's */
   memcpy(counts, total, 39 * sizeof(int64_t));
   counts[39] = total[39] + total[40];   /* histc's last bin holds 10 too */
   counts[40] = total[42];
@@ -155,8 +156,9 @@ int one_pass_stats(const float* x, int64_t n, int threads, double* out, int64_t*
 # %% ../nbs/05_experiments.ipynb #c1f0a003
 def _c_compiler()->list|None:
     "The command that compiles C here: `$CC`, or the first of `cc`, `gcc` and `clang` on the PATH; None if there is none"
-    cmd = shlex.split(os.environ.get('CC', '')) or [next(filter(None, map(shutil.which, ('cc', 'gcc', 'clang'))), '')]
-    return cmd if shutil.which(cmd[0] or ' ') else None
+    if os.environ.get('CC'): cmd = shlex.split(os.environ['CC'])
+    else: cmd = [next((c for c in ('cc', 'gcc', 'clang') if shutil.which(c)), 'cc')]
+    return cmd if cmd and shutil.which(cmd[0]) else None
 
 def _build(cmd:list, src:str, lib:Path):
     "Compile `src` into the shared library `lib`, atomically: another process finds the whole library or none"
@@ -227,6 +229,8 @@ def one_pass_stats(
     kernel=None,     # `one_pass_kernel()` if omitted
 )->dict:             # raw sums and counts, which `LeanActivationStats.read_stats` turns into fastai's statistics
     "fastai's four statistics of `o` in one pass of compiled C, on torch's threads: the mean and squared deviations in double, exact counts"
+    if o.dtype != torch.float32 or o.device.type != 'cpu':   # the C reads the memory as float32 values in the host's memory
+        raise TypeError(f"one_pass_stats needs a float32 tensor on the CPU, and got {o.dtype} on {o.device}: pass `o.float().cpu()`")
     o, kernel = o.contiguous(), kernel or one_pass_kernel()
     out, counts = torch.empty(2, dtype=torch.float64), torch.empty(41, dtype=torch.int64)
     if kernel(o.data_ptr(), o.numel(), torch.get_num_threads(), out.data_ptr(), counts.data_ptr()) != 0:

@@ -48,3 +48,18 @@ def test_large_and_empty_layers():
         assert torch.equal(d['hist'], o.histc(40, 0, 10)) and d['near_zero'] == (o <= 0.05).sum().item()/n
         assert abs(d['mean'] - o.double().mean().item()) < 1e-6
         assert (n == 1 and d['std'] != d['std']) or abs(d['std'] - o.double().std().item()) < 1e-6   # one value: NaN, as torch
+
+@needs_cc
+def test_a_tensor_it_cannot_read_gets_a_clear_error():
+    "The C reads float32 values in the host's memory: anything else is refused, never read as garbage"
+    for o in [torch.randn(10, dtype=torch.float64), torch.randn(10, device='meta'), torch.randn(10).half()]:
+        with pytest.raises(TypeError, match=r'needs a float32 tensor on the CPU.*o\.float\(\)\.cpu\(\)'): one_pass_stats(o)
+
+@needs_cc
+def test_infinities_and_nan_give_what_torch_gives():
+    for bad in [float('inf'), float('-inf'), float('nan')]:
+        o = torch.randn(5000); o[3000] = bad   # in the second of three blocks
+        d = one_pass_stats(o); from_one_pass([d])
+        mean, std = o.mean().item(), o.std().item()
+        assert (d['mean'] == mean or (d['mean'] != d['mean'] and mean != mean)) and d['std'] != d['std'] and std != std, (bad, d['mean'], mean)
+        assert torch.equal(d['hist'], o.histc(40, 0, 10)) and d['near_zero'] == (o <= 0.05).sum().item()/o.numel()
