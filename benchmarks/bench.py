@@ -110,8 +110,8 @@ def interleaved_times(fns:dict, repeats:dict)->dict:
     times = {k: [] for k in fns}
     for k,f in fns.items(): timed(f)
     for r in range(max(repeats.values())):
-        for k,f in fns.items():
-            if r < repeats[k]: times[k].append(timed(f))
+        for k in (list(fns) if r % 2 == 0 else list(fns)[::-1]):   # every other round backwards: none always runs after the same one
+            if r < repeats[k]: times[k].append(timed(fns[k]))
     return times
 
 def round_ratios(a:list, b:list)->list:
@@ -183,7 +183,7 @@ def host_section(rows:list, where:str, repeats:int)->str:
              "On a GPU the arithmetic of a small batch takes little time, and what a batch costs is mostly the host's Python: "
              "the training loop, the callbacks, and queuing each operation. The same Python runs on a CPU, so tiny batches here "
              "show what convnotes adds to a plain loop for each batch. One epoch of 3s and 7s (`mnist_dls(sample=True)`) at "
-             f"bs {HOST_BS}, torch on one thread (median seconds of {repeats} interleaved runs after a warm-up; what convnotes adds: the median "
+             f"bs {HOST_BS}, torch on one thread (median seconds of {repeats} interleaved rounds after a warm-up, every other one in reverse order; what convnotes adds: the median "
              f"of the differences within each round, over every training and validation batch); {where}:\n",
              "| ActivationStats | batches | convnotes (s) | floor (s) | convnotes/floor | convnotes adds per batch (µs) | its range over rounds (µs) |",
              "|---|---|---|---|---|---|---|"]
@@ -263,7 +263,7 @@ def device_section(device, rows, repeats, book_repeats)->str:
     kind = 'CUDA GPU' if torch.device(device).type == 'cuda' else 'CPU'
     lines = [f"## On a {kind}\n", f"Latest: {provenance(device)}.\n",
              "One epoch of `fit_one_cycle(1, 0.06)`, full MNIST, 10-class `simple_cnn`; median seconds "
-             f"({repeats} interleaved runs after a warm-up; book pipeline: {book_repeats}).\n",
+             f"({repeats} interleaved rounds after a warm-up, every other round in reverse order; book pipeline: {book_repeats}).\n",
              "The convnotes/floor ratio is the median of the ratios within each round, and the range is theirs: on a "
              "shared machine one round's ratio moves by several percent, and the range shows how far it moved in this run. "
              "The 95% interval is where the median ratio of rounds like these lies, on this machine at this hour, with 95% "

@@ -210,3 +210,12 @@ def test_device_check_stops_before_any_step_when_python_lacks_a_module(tmp_path)
     assert 'Traceback' in (out/'preflight.log').read_text()
     assert not (out/'nbtest.log').exists() and not (out/'bench.log').exists()
     assert "No module named 'six'" in (out/'summary.txt').read_text()
+
+def test_rounds_alternate_their_order(bench, monkeypatch):
+    "What runs first in a round changes every round, so no pipeline always follows the same one (whose heat or memory it would inherit)"
+    ran = []
+    monkeypatch.setattr(bench, 'timed', lambda f: f())
+    fns = {k: (lambda k=k: ran.append(k) or 1.0) for k in 'abc'}
+    times = bench.interleaved_times(fns, dict(a=3, b=3, c=1))
+    assert ran == list('abc') + list('abc') + list('ba') + list('ab')   # the warm-up, then rounds forwards, backwards, forwards
+    assert {k: len(v) for k, v in times.items()} == dict(a=3, b=3, c=1)
