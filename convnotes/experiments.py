@@ -198,10 +198,9 @@ def _one_pass_reference(x:Tensor)->tuple:
     return x.double().mean().item(), x.double().std().item(), x.histc(40, 0, 10).long().tolist() + [torch.count_nonzero(x <= 0.05).item()]
 
 def _run(kernel, x:Tensor)->tuple:
-    "`kernel` on the values of `x`, on two threads: their mean, standard deviation and 41 counts, as Python numbers"
-    out, counts = torch.empty(2, dtype=torch.float64), torch.empty(41, dtype=torch.int64)
-    if kernel(x.data_ptr(), x.numel(), 2, out.data_ptr(), counts.data_ptr()) != 0: raise MemoryError("one_pass_stats: out of memory")
-    return out[0].item(), math.sqrt(out[1].item()/(x.numel() - 1)), counts.tolist()
+    "`kernel` on the values of `x`: their mean, standard deviation and 41 counts, as Python numbers, in double"
+    d = one_pass_stats(x, kernel)
+    return d['one_pass'][0].item(), math.sqrt(d['one_pass'][1].item()/(x.numel() - 1)), d['counts'].tolist()
 
 def _agrees(kernel, x:Tensor)->bool:
     "Does `kernel` count the values of `x` as torch does, and, where they are all finite, sum them to 9 digits?"
@@ -244,11 +243,12 @@ def from_one_pass(
     "fastai's statistics from `one_pass_stats` records, in place: each epoch's in one go, the mean and standard deviation as float32"
     if not records: return
     sums, counts = torch.stack([d.pop('one_pass') for d in records]), torch.stack([d.pop('counts') for d in records])
-    numel = tensor([d.pop('numel') for d in records], dtype=torch.float64)
-    means, stds = sums[:, 0].float().tolist(), (sums[:, 1]/(numel - 1)).sqrt().float().tolist()   # fastai's std: n-1
+    numels = [d.pop('numel') for d in records]
+    means = sums[:, 0].float().tolist()
+    stds = (sums[:, 1]/(tensor(numels, dtype=torch.float64) - 1)).sqrt().float().tolist()   # fastai's std: n-1
     hists = list(counts[:, :40].float()) if with_hist else None
     for j, (d, near) in enumerate(zip(records, counts[:, 40].tolist())):
-        d['mean'], d['std'], d['near_zero'] = means[j], stds[j], near/int(numel[j])
+        d['mean'], d['std'], d['near_zero'] = means[j], stds[j], near/numels[j]
         if hists: d['hist'] = hists[j]
 
 
