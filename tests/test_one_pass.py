@@ -63,3 +63,11 @@ def test_infinities_and_nan_give_what_torch_gives():
         mean, std = o.mean().item(), o.std().item()
         assert (d['mean'] == mean or (d['mean'] != d['mean'] and mean != mean)) and d['std'] != d['std'] and std != std, (bad, d['mean'], mean)
         assert torch.equal(d['hist'], o.histc(40, 0, 10)) and d['near_zero'] == (o <= 0.05).sum().item()/o.numel()
+
+@needs_cc
+def test_without_the_histogram_the_rest_is_the_same():
+    "hist=False (`LeanActivationStats(with_hist=False)`) skips the bins: the sums and the near-zero count are the very same bits"
+    o = torch.randn(2048*5 + 3)*3
+    full, lean = one_pass_stats(o), one_pass_stats(o, hist=False)
+    assert torch.equal(full['one_pass'], lean['one_pass']) and full['counts'][40] == lean['counts'][40]
+    assert lean['counts'][:40].eq(0).all() and full['counts'][:40].sum() > 0
