@@ -1,6 +1,6 @@
 """The docs site, built offline and checked in a real browser (Debian's chromium, driven by Selenium through
 Debian's chromedriver: nothing is downloaded at run time)."""
-import functools, http.server, json, os, shutil, socketserver, subprocess, sys, threading, time
+import functools, http.server, json, os, shutil, subprocess, sys, threading, time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -71,7 +71,9 @@ def site(tmp_path_factory):
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args): pass
     handler = functools.partial(Quiet, directory=str(out))
-    httpd = socketserver.TCPServer(('127.0.0.1', 0), handler)
+    # a thread per connection: the browser opens connections ahead of need and leaves some idle, and a server that
+    # answers one connection at a time waits on such an idle one while the page's real requests queue behind it
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/", pages
     httpd.shutdown()
