@@ -277,10 +277,10 @@ def device_section(device, rows, repeats, book_repeats)->str:
     by_bs = {bs: [next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True)]   # (without, with) statistics
              for bs in sorted({r['bs'] for r in rows}, reverse=True)}
     for bs, (off, on) in by_bs.items():
-        lines.append(f"\n`ActivationStats(with_hist=True)` adds {statistics.median(on['added'])-1:.0%} to a convnotes epoch at bs {bs}: the median "
+        lines.append(f"\n`ActivationStats(with_hist=True)` adds {statistics.median(on['added'])-1:.1%} to a convnotes epoch at bs {bs}: the median "
                      f"of the rounds' ratios of a convnotes epoch with them to one without, each round's two a few seconds apart; its 95% interval "
-                     + (_interval([x-1 for x in iv], '{:.0%}') if (iv := median_interval(on['added'])) else _interval(None))
-                     + f", its range over rounds {on['added'][0]-1:.0%} to {on['added'][-1]-1:.0%}. Across the two rows' "
+                     + (_interval([x-1 for x in iv], '{:.1%}') if (iv := median_interval(on['added'])) else _interval(None))   # tenths: is 10% met?
+                     + f", its range over rounds {on['added'][0]-1:.1%} to {on['added'][-1]-1:.1%}. Across the two rows' "
                      f"medians, measured apart, they add {on['convnotes']/off['convnotes']-1:.0%}, and the floor's hooks {on['floor']/off['floor']-1:.0%}.")
     lines += ["\nThe statistics' arithmetic by itself: each statistic of one batch's hooked outputs (every layer), timed alone, "
               f"outside training (the best of {STAT_REPEATS} runs of {STAT_BATCHES} batches), then multiplied by an epoch's training batches and "
