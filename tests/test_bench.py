@@ -193,7 +193,7 @@ def test_device_check_logs_every_step_and_brings_the_report_back(tmp_path):
               'echo "ran: $*"\ncase "$*" in *nbtest*) exit 0;; *--profile*) exit 4;; *) exit 5;; esac\n')
     res, out = device_check_with(tmp_path, python, 'bench', 'nbtest', 'profile')
     assert res.returncode == 5, res.stderr
-    assert 'ran: benchmarks/bench.py --devices cuda --concurrency-repeats 0 --out benchmarks/RESULTS.md' in (out/'bench.log').read_text()
+    assert 'ran: benchmarks/bench.py --devices cuda --repeats 9 --concurrency-repeats 0 --out benchmarks/RESULTS.md' in (out/'bench.log').read_text()
     assert 'ran: tools/nbtest.py --n-workers 7' in (out/'nbtest.log').read_text()
     assert '--profile cuda --bs 512' in (out/'profile.log').read_text()
     where, *summary = (out/'summary.txt').read_text().splitlines()
