@@ -69,7 +69,8 @@ def reproduce_cmd(args):
     from convnotes.experiments import load_records
     from convnotes.comparison import reproduce
     out, t0 = checked(writable_dir, args.out), time.perf_counter()
-    try: reproduce(args.only, seeds=args.seeds, out=out, device=args.device)
+    bars = sys.stdout.isatty()   # fastai's progress bars on a terminal; in a file or a pipe, one line per run
+    try: reproduce(args.only, seeds=args.seeds, out=out, device=args.device, progress=bars)
     except KeyboardInterrupt:
         n = len(load_records(out/'results.json')) if (out/'results.json').exists() else 0
         return _interrupted(f"{n} finished run{'s'*(n!=1)} kept in {out/'results.json'}")

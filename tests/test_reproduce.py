@@ -37,6 +37,9 @@ def test_failure_mid_way_keeps_finished_runs(tmp_path, monkeypatch):
 def test_reproduce_cli_writes_the_report(tmp_path):
     res = cli('reproduce', '--only', 'bs512,batchnorm_before', '--seeds', '1', '--out', str(tmp_path))
     assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()   # not a terminal: no progress bars, a line per run and one for the report
+    assert [l.split(':')[0] for l in lines[:2]] == ['bs512 seed 42', 'batchnorm_before seed 42'], res.stdout
+    assert len(lines) == 3 and lines[2].startswith(f'wrote {tmp_path}/results.json') and '\r' not in res.stdout
     md = (tmp_path/'results.md').read_text()
     assert '| bs512 |' in md and 'book accuracy' in md
     rows = md.splitlines()[4:6]
