@@ -74,7 +74,7 @@ serve: docs
 readme: $(STAMP)
 	$(BIN)/python tools/docs.py readme
 
-## Timings (not a test): book pipeline vs convnotes vs a plain PyTorch loop, one epoch each
+## Timings (not a test): book pipeline vs convnotes vs a plain PyTorch loop, one epoch each, 30 rounds (about 25 min on 2 cores)
 bench: $(STAMP)
 	$(RUN) $(BIN)/python benchmarks/bench.py --out benchmarks/RESULTS.md
 
