@@ -450,7 +450,7 @@ def zero_or_more(s:str)->int:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--repeats', type=positive_int, default=30, help="timed runs per configuration, after one warm-up (default 30: on a shared 2-core machine 9 rounds left a 95%% interval "
-                   "0.1-0.4 wide, too wide to tell a 5%% target met or missed; 30-40 narrowed it to 0.05-0.08)")
+                   "0.1-0.4 wide, too wide to tell a 5%% target met or missed; 30-80 narrowed it to 0.04-0.16)")
     p.add_argument('--book-repeats', type=positive_int, default=1, help="timed runs for the slow book pipeline (default 1)")
     p.add_argument('--bs', type=number_list(positive_int), default='512,64', help="batch sizes (default 512,64)")
     p.add_argument('--devices', default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda when there is one; with --profile, cpu)")
