@@ -49,10 +49,12 @@ collapse-map: $(STAMP)
 	$(RUN) $(BIN)/convnotes sweep --jobs 2 --out sweep
 	cp sweep/sweep.json nbs/.collapse_map.json.tmp && mv nbs/.collapse_map.json.tmp nbs/collapse_map.json
 
-## Re-run every notebook in a real Jupyter kernel and save its outputs (what the docs site shows), then clean
+## Re-run every notebook in a real Jupyter kernel and save its outputs (what the docs site shows), then clean,
+## and regenerate the README, which shows the home page's outputs (else `make sync` finds it stale)
 outputs: $(STAMP)
 	$(RUN) $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 nbs/*.ipynb
 	$(BIN)/nbdev-clean
+	$(BIN)/python tools/docs.py readme
 
 ## Notebooks and module in sync, notebooks clean: both commands must leave no diff
 sync: $(STAMP)
