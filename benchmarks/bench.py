@@ -252,7 +252,10 @@ def device_rows(device, bss, repeats, book_repeats)->list:
             if stats: r |= dict(statistics_ms=statistics_ms(hooked_outputs(dls), device), n_batches=len(dls.train),
                                 in_hooks=hook_seconds(dls, HOOK_REPEATS) if torch.device(device).type == 'cpu' else None)
             rows.append(r)
-            print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s", flush=True)
+            # the row's ratios too, so that a run cut short (a GPU call's time limit) leaves them in its log
+            print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s; "
+                  f"convnotes/floor {statistics.median(r['ratios']):.2f} (95% interval {_interval(median_interval(r['ratios']))})"
+                  + (f"; the statistics add {statistics.median(r['added'])-1:.1%}" if stats else ''), flush=True)
     return rows
 
 def _ms(x)->str: return '–' if x is None else f"{x:.2f}"

@@ -224,3 +224,18 @@ def test_rounds_alternate_their_order(bench, monkeypatch):
     times = bench.interleaved_times(fns, dict(a=3, b=3, c=1))
     assert ran == list('abc') + list('abc') + list('ba') + list('ab')   # the warm-up, then rounds forwards, backwards, forwards
     assert {k: len(v) for k, v in times.items()} == dict(a=3, b=3, c=1)
+
+def test_each_row_logs_its_ratios_as_it_ends(bench, monkeypatch, capsys):
+    "A run cut short (a GPU call's time limit) keeps in its log the ratios of every row it finished, not only the seconds"
+    nine = [1.0, 1.02, 1.03, 1.04, 1.05, 1.06, 1.07, 1.08, 1.3]   # convnotes' epochs in nine rounds; the floor's are all 1 s
+    monkeypatch.setattr(bench, 'mnist_dls', lambda bs, device: SimpleNamespace(device=device, train=range(118)))
+    monkeypatch.setattr(bench, 'mnist_datablock_dls', lambda bs: SimpleNamespace())
+    monkeypatch.setattr(bench, 'lean_and_floor', lambda dls, bs, stats: {})
+    monkeypatch.setattr(bench, 'interleaved_times', lambda fns, repeats: dict(convnotes=nine, floor=[1.]*9, book=[20.], without=[0.95]*9))
+    monkeypatch.setattr(bench, 'statistics_ms', lambda outs, device: {})
+    monkeypatch.setattr(bench, 'hooked_outputs', lambda dls: [])
+    monkeypatch.setattr(bench, 'hook_seconds', lambda dls, repeats: (0.1, 0.05))
+    bench.device_rows('cpu', [512], repeats=9, book_repeats=1)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == 'cpu bs 512, ActivationStats False: book 20.00s, convnotes 1.05s, floor 1.00s; convnotes/floor 1.05 (95% interval 1.02–1.08)'
+    assert out[1].endswith('convnotes/floor 1.05 (95% interval 1.02–1.08); the statistics add 10.5%')   # 1.05 s against 0.95 s
