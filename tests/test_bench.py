@@ -239,3 +239,11 @@ def test_each_row_logs_its_ratios_as_it_ends(bench, monkeypatch, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == 'cpu bs 512, ActivationStats False: book 20.00s, convnotes 1.05s, floor 1.00s; convnotes/floor 1.05 (95% interval 1.02–1.08)'
     assert out[1].endswith('convnotes/floor 1.05 (95% interval 1.02–1.08); the statistics add 10.5%')   # 1.05 s against 0.95 s
+
+def test_device_check_brings_the_report_back_after_each_step(tmp_path):
+    "The report reaches $OUT after every step, before the next starts: a call its time limit cuts short keeps the finished steps' sections"
+    out = tmp_path/'out'
+    python = ('case "$*" in -) echo "torch 0, fastai 0, python 3: a GPU"; exit 0;; esac\n'
+              f'case "$*" in *--profile*) exit 0;; *) test -f {out}/RESULTS.md && echo "report already back" || exit 6;; esac\n')
+    res, out = device_check_with(tmp_path, python, 'profile', 'bench')
+    assert res.returncode == 0 and 'report already back' in (out/'bench.log').read_text(), res.stderr
