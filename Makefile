@@ -54,7 +54,7 @@ collapse-map: $(STAMP)
 outputs: $(STAMP)
 	$(RUN) $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 nbs/*.ipynb
 	$(BIN)/nbdev-clean
-	$(BIN)/python tools/docs.py readme
+	$(MAKE) --no-print-directory readme
 
 ## Notebooks and module in sync, notebooks clean: both commands must leave no diff
 sync: $(STAMP)
