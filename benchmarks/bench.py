@@ -253,14 +253,19 @@ def device_rows(device, bss, repeats, book_repeats)->list:
                                 in_hooks=hook_seconds(dls, HOOK_REPEATS) if torch.device(device).type == 'cpu' else None)
             rows.append(r)
             # the row's ratios too, so that a run cut short (a GPU call's time limit) leaves them in its log
+            ratio, interval = ratio_text(r['ratios'])
             print(f"{device} bs {bs}, ActivationStats {stats}: book {r['book']:.2f}s, convnotes {r['convnotes']:.2f}s, floor {r['floor']:.2f}s; "
-                  f"convnotes/floor {statistics.median(r['ratios']):.2f} (95% interval {_interval(median_interval(r['ratios']))})"
+                  f"convnotes/floor {ratio} (95% interval {interval})"
                   + (f"; the statistics add {statistics.median(r['added'])-1:.1%}" if stats else ''), flush=True)
     return rows
 
 def _ms(x)->str: return '–' if x is None else f"{x:.2f}"
 
 def _interval(iv, fmt='{:.2f}')->str: return f"{fmt.format(iv[0])}–{fmt.format(iv[1])}" if iv else "– (too few rounds)"
+
+def ratio_text(ratios:list)->tuple:
+    "The rounds' median ratio and its 95% interval, as the table and the progress log both show them"
+    return f"{statistics.median(ratios):.2f}", _interval(median_interval(ratios))
 
 def device_section(device, rows, repeats, book_repeats)->str:
     kind = 'CUDA GPU' if torch.device(device).type == 'cuda' else 'CPU'
@@ -275,7 +280,7 @@ def device_section(device, rows, repeats, book_repeats)->str:
              "| bs | ActivationStats | 1. book (s) | 2. convnotes (s) | 3. floor (s) | 2/3 convnotes/floor | its 95% interval | its range over rounds | 1/2 book/convnotes |",
              "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['bs']} | {'with_hist' if r['stats'] else 'no'} | {r['book']:.2f} | {r['convnotes']:.2f} | {r['floor']:.2f} "
-              f"| {statistics.median(r['ratios']):.2f} | {_interval(median_interval(r['ratios']))} | {r['ratios'][0]:.2f}–{r['ratios'][-1]:.2f} "
+              f"| {' | '.join(ratio_text(r['ratios']))} | {r['ratios'][0]:.2f}–{r['ratios'][-1]:.2f} "
               f"| {r['book']/r['convnotes']:.1f} |" for r in rows]
     by_bs = {bs: [next(r for r in rows if r['bs']==bs and r['stats']==s) for s in (False, True)]   # (without, with) statistics
              for bs in sorted({r['bs'] for r in rows}, reverse=True)}
