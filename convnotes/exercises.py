@@ -14,7 +14,7 @@ from IPython.display import Markdown
 
 # %% auto #0
 __all__ = ['EXERCISES', 'AnswerError', 'coerce', 'same', 'proportional', 'Exercise', 'Verdict', 'add_exercise',
-           'chapter_exercises', 'get_exercise', 'verdict', 'check', 'show_exercises', 'collapses', 'one_cycle_lr']
+           'chapter_exercises', 'get_exercise', 'verdict', 'check', 'show_exercises']
 
 # %% ../nbs/80_exercises.ipynb #e5fb6b8d
 class AnswerError(ValueError):
@@ -192,7 +192,7 @@ def _blank_normalized(): dls = mnist_dls(); return (0 - dls.mean)/dls.std
 def _constant_accuracy(): y = load_mnist()['testing'][1]; return y.bincount().max().item()/len(y)   # always predicting the commonest digit
 
 @functools.lru_cache(maxsize=None)
-def collapses(
+def _collapses(
     bs:int, lr:float, method:str='fit', bn:str|None=None, seed:int=42, # a full-MNIST, one-epoch recipe
 )->bool:
     "Whether one seeded epoch of this recipe collapses: trained once per process"
@@ -376,16 +376,16 @@ add_exercise('collapse.3', "A ReLU gets the input -0.5. What gradient does it pa
     mistakes=[(lambda: _relu_grad_at(0.5), "that is the slope for a positive input")])
 add_exercise('collapse.4', "Predict, then run: the baseline recipe (bs 64, `fit(1, 0.06)`) with seed 45, a seed the chapter did not use. Will it collapse? "
              "(Checking trains it: about 10 s on a laptop CPU.)",
-    lambda: collapses(64, 0.06, seed=45), hint="run it: `run_experiment('baseline', seed=45)`, and look at `rec.collapsed`",
-    mistakes=[(_not(lambda: collapses(64, 0.06, seed=45)), "run it and see: `run_experiment('baseline', seed=45)`")])
+    lambda: _collapses(64, 0.06, seed=45), hint="run it: `run_experiment('baseline', seed=45)`, and look at `rec.collapsed`",
+    mistakes=[(_not(lambda: _collapses(64, 0.06, seed=45)), "run it and see: `run_experiment('baseline', seed=45)`")])
 
 # %% ../nbs/80_exercises.ipynb #8d0a4517
 add_exercise('batch_size.1', "How many times more optimizer steps does one epoch take at bs 64 than at bs 512? Three decimals.",
     lambda: _n_batches(64)/_n_batches(512), tol=1e-4, hint="count the batches of each `mnist_dls(bs).train`",
     mistakes=[(lambda: 512/64, "count whole batches: the last, smaller batch is a step too")])
 add_exercise('batch_size.2', "Predict, then run: full MNIST, bs 1024, `fit(1, 0.06)`, seed 42. Will it collapse? (Checking trains it: about 5 s.)",
-    lambda: collapses(1024, 0.06), hint="run it: `run_experiment(Experiment('bs1024', False, 1024, None, 'fit', 1, 0.06))`",
-    mistakes=[(_not(lambda: collapses(1024, 0.06)), "run it and see: bigger batches mean fewer, less noisy steps")])
+    lambda: _collapses(1024, 0.06), hint="run it: `run_experiment(Experiment('bs1024', False, 1024, None, 'fit', 1, 0.06))`",
+    mistakes=[(_not(lambda: _collapses(1024, 0.06)), "run it and see: bigger batches mean fewer, less noisy steps")])
 add_exercise('batch_size.3', "The mean of `bs` independent gradients has a standard deviation that falls like 1/sqrt(bs). How many times smaller is it at bs 512 than at bs 64?",
     lambda: math.sqrt(512/64), hint="the ratio of the square roots of the batch sizes",
     mistakes=[(lambda: 512/64, "the noise falls with the square root of the batch size, not the batch size")])
@@ -396,7 +396,7 @@ add_exercise('batch_size.4', "The 'linear scaling rule' multiplies the learning 
 # %% ../nbs/80_exercises.ipynb #0e16531a
 def _one_cycle_defaults(): return {k: p.default for k,p in inspect.signature(Learner.fit_one_cycle).parameters.items()}
 
-def one_cycle_lr(
+def _one_cycle_lr(
     lr_max:float, # the `lr_max` passed to `fit_one_cycle`
     pct:float,    # position in training, 0 to 1
 )->float:
@@ -405,20 +405,20 @@ def one_cycle_lr(
     return combined_cos(d['pct_start'], lr_max/d['div'], lr_max, lr_max/d['div_final'])(pct)
 
 add_exercise('one_cycle.1', "What learning rate does `fit_one_cycle(1, 0.06)` use for its very first batch?",
-    lambda: one_cycle_lr(0.06, 0.), hint="it starts at `lr_max/div`; look up `div`'s default",
+    lambda: _one_cycle_lr(0.06, 0.), hint="it starts at `lr_max/div`; look up `div`'s default",
     mistakes=[(lambda: 0.06, "one-cycle warms up: it does not start at `lr_max`"), (lambda: 0., "it starts at `lr_max/div`, not at zero")])
 add_exercise('one_cycle.2', "At what fraction of training (0 to 1) does the one-cycle learning rate peak?",
     lambda: _one_cycle_defaults()['pct_start'], hint="look at `fit_one_cycle`'s `pct_start`",
     mistakes=[(lambda: 0.5, "the warm-up is shorter than the annealing: check `pct_start`")])
 add_exercise('one_cycle.3', "What learning rate does `fit_one_cycle(1, 0.06)` use halfway through training (pct 0.5)?",
-    lambda: one_cycle_lr(0.06, 0.5), hint="after the peak the lr follows half a cosine from 0.06 down to almost 0; pct 0.5 is a third of the way",
+    lambda: _one_cycle_lr(0.06, 0.5), hint="after the peak the lr follows half a cosine from 0.06 down to almost 0; pct 0.5 is a third of the way",
     mistakes=[(lambda: 0.06*(1 - (0.5-0.25)/0.75), "the annealing is a cosine, not a straight line: it stays high longer")])
 add_exercise('one_cycle.4', "What is Adam's momentum (beta1) at the moment the one-cycle learning rate peaks, with fastai's defaults?",
     lambda: inspect.signature(Learner).parameters['moms'].default[1], hint="fastai moves momentum opposite to the learning rate; see `Learner`'s `moms`",
     mistakes=[(lambda: inspect.signature(Learner).parameters['moms'].default[0], "momentum goes *down* while the lr goes up")])
 add_exercise('one_cycle.5', "Predict, then run: full MNIST, bs 64 (the batch size that collapsed), `fit_one_cycle(1, 0.06)`, seed 42. Will it collapse? (Checking trains it: about 10 s.)",
-    lambda: collapses(64, 0.06, 'fit_one_cycle'), hint="run it: `run_experiment(Experiment('oc64', False, 64, None, 'fit_one_cycle', 1, 0.06))`",
-    mistakes=[(_not(lambda: collapses(64, 0.06, 'fit_one_cycle')), "run it and see: what does the warm-up do to the first steps?")])
+    lambda: _collapses(64, 0.06, 'fit_one_cycle'), hint="run it: `run_experiment(Experiment('oc64', False, 64, None, 'fit_one_cycle', 1, 0.06))`",
+    mistakes=[(_not(lambda: _collapses(64, 0.06, 'fit_one_cycle')), "run it and see: what does the warm-up do to the first steps?")])
 
 # %% ../nbs/80_exercises.ipynb #5977cd3e
 _bn_x = torch.arange(8.).view(2, 1, 2, 2)
@@ -437,8 +437,8 @@ add_exercise('batchnorm.3', "And its `running_var`? Three decimals.",
     lambda: _bn_after_one_batch().running_var.item(), hint="it starts at 1 and moves 10% of the way to the batch variance",
     mistakes=[(lambda: 0.9 + 0.1*_bn_x.var(unbiased=False).item(), "the running variance uses the unbiased batch variance (divide by n - 1)")])
 add_exercise('batchnorm.4', "Predict, then run: BatchNorm after every ReLU, full MNIST, bs 512, plain `fit(1, 0.06)` (no one-cycle), seed 42. Will it collapse? (Checking trains it: about 5 s.)",
-    lambda: collapses(512, 0.06, bn='after'), hint="run it: `run_experiment(Experiment('bn_fit', False, 512, 'after', 'fit', 1, 0.06))`",
-    mistakes=[(_not(lambda: collapses(512, 0.06, bn='after')), "run it and see: does BatchNorm still need the warm-up?")])
+    lambda: _collapses(512, 0.06, bn='after'), hint="run it: `run_experiment(Experiment('bn_fit', False, 512, 'after', 'fit', 1, 0.06))`",
+    mistakes=[(_not(lambda: _collapses(512, 0.06, bn='after')), "run it and see: does BatchNorm still need the warm-up?")])
 
 # %% ../nbs/80_exercises.ipynb #950a6252
 _TEST_DIGITS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)   # test images of each digit (chapter 00)
