@@ -625,10 +625,14 @@ def show_activations(learn:Learner):
     st = learn.activation_stats
     for name, title in ((FIRST_CONV, 'first conv layer'), (LAST_HIDDEN_CONV, 'last hidden conv layer')):
         st.plot_layer_stats(layer_idx(learn, name))
-        plt.gcf().suptitle(f"{title} ({name}): output before the ReLU, per training batch", y=1.05)
+        fig = plt.gcf()
+        fig.suptitle(f"{title} ({name}): output before the ReLU, per training batch", y=1.05)
+        for ax, ylabel in zip(fig.axes, ('mean', 'standard deviation', 'share <= 0.05')): ax.set(xlabel='training batch', ylabel=ylabel)
     _, ax = plt.subplots(figsize=(10, 3))
     st.color_dim(layer_idx(learn, LAST_HIDDEN_CONV), ax=ax)
-    ax.set_title(f"color_dim, last hidden conv ({LAST_HIDDEN_CONV}): histogram of values in [0, 10] (bottom to top) per batch (left to right)")
+    ax.axis('on')   # fastai's color_dim hides the axes: its 40 bins span [0, 10] from the bottom row's lower edge to the top's upper one
+    ax.set(xlabel='training batch', ylabel='value', yticks=[-0.5, 19.5, 39.5], yticklabels=[0, 5, 10],
+           title=f"color_dim, last hidden conv ({LAST_HIDDEN_CONV}): log(1 + count) of its values in 40 bins over [0, 10], per batch")
 
 # %% ../nbs/05_experiments.ipynb #44d66105
 def _bin_means(xs, n=200):
