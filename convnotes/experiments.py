@@ -21,9 +21,9 @@ __all__ = ['EXPERIMENTS', 'ONE_PASS_C', 'TORCH_ADAM_DEFAULTS', 'LEAN_CALLBACKS',
            'c_cache', 'c_library', 'one_pass_kernel', 'one_pass_stats', 'from_one_pass', 'LeanActivationStats',
            'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam', 'lean_combine_scheds', 'LeanParamScheduler',
            'LeanSmoothLoss', 'LeanAvgLoss', 'LeanAvgMetric', 'LeanRecorder', 'LeanCastToTensor', 'LeanProgressCallback',
-           'LeanLearner', 'make_learner', 'HostReads', 'host_reads', 'hooked_names', 'layer_idx', 'show_activations',
-           'dead_from', 'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment',
-           'save_records', 'load_records']
+           'LeanLearner', 'make_learner', 'HostReads', 'host_reads', 'hooked_names', 'layer_idx', 'plot_layer',
+           'show_activations', 'dead_from', 'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment',
+           'get_experiment', 'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -620,16 +620,25 @@ def layer_idx(learn:Learner, name:str)->int:
     return names.index(name)
 
 # %% ../nbs/05_experiments.ipynb #86b7c918
+def plot_layer(
+    learn:Learner, # trained with `ActivationStats` (or `LeanActivationStats`) recording layer `name`
+    name:str,      # the layer, e.g. '3.0'
+    title:str,     # what the figure shows, above fastai's three panels
+):
+    "fastai's `plot_layer_stats` of layer `name`: its output's mean, standard deviation and near-zero share after every training batch, axes labelled"
+    learn.activation_stats.plot_layer_stats(layer_idx(learn, name))
+    fig = plt.gcf()
+    fig.suptitle(title, y=1.05)
+    for ax, ylabel in zip(fig.axes, ('mean', 'standard deviation', 'share <= 0.05')): ax.set(xlabel='training batch', ylabel=ylabel)
+    fig.subplots_adjust(wspace=0.4)   # room for the labels between the panels
+    return fig
+
 def show_activations(learn:Learner):
-    "`plot_layer_stats` of the first and last hidden conv layers, then `color_dim` of the last hidden conv"
-    st = learn.activation_stats
+    "`plot_layer` of the first and last hidden conv layers, then `color_dim` of the last hidden conv"
     for name, title in ((FIRST_CONV, 'first conv layer'), (LAST_HIDDEN_CONV, 'last hidden conv layer')):
-        st.plot_layer_stats(layer_idx(learn, name))
-        fig = plt.gcf()
-        fig.suptitle(f"{title} ({name}): output before the ReLU, per training batch", y=1.05)
-        for ax, ylabel in zip(fig.axes, ('mean', 'standard deviation', 'share <= 0.05')): ax.set(xlabel='training batch', ylabel=ylabel)
+        plot_layer(learn, name, f"{title} ({name}): output before the ReLU, per training batch")
     _, ax = plt.subplots(figsize=(10, 3))
-    st.color_dim(layer_idx(learn, LAST_HIDDEN_CONV), ax=ax)
+    learn.activation_stats.color_dim(layer_idx(learn, LAST_HIDDEN_CONV), ax=ax)
     ax.axis('on')   # fastai's color_dim hides the axes: its 40 bins span [0, 10] from the bottom row's lower edge to the top's upper one
     ax.set(xlabel='training batch', ylabel='value', yticks=[-0.5, 19.5, 39.5], yticklabels=[0, 5, 10],
            title=f"color_dim, last hidden conv ({LAST_HIDDEN_CONV}): log(1 + count) of its values in 40 bins over [0, 10], per batch")
