@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, asdict, field
 import fastai, numpy as np
 from fastai.vision.all import *
+from matplotlib.ticker import PercentFormatter
 from torch.overrides import TorchFunctionMode
 from .data import mnist_dls, atomic_write
 from .models import simple_cnn
@@ -629,7 +630,8 @@ def plot_layer(
     learn.activation_stats.plot_layer_stats(layer_idx(learn, name))
     fig = plt.gcf()
     fig.suptitle(title, y=1.05)
-    for ax, ylabel in zip(fig.axes, ('mean', 'standard deviation', 'share <= 0.05')): ax.set(xlabel='training batch', ylabel=ylabel)
+    for ax, ylabel in zip(fig.axes, ('mean', 'standard deviation', '% of outputs <= 0.05')): ax.set(xlabel='training batch', ylabel=ylabel)
+    fig.axes[2].yaxis.set_major_formatter(PercentFormatter(1))   # fastai titles it "% near zero" and plots a share: show it as one
     fig.subplots_adjust(wspace=0.4)   # room for the labels between the panels
     return fig
 
