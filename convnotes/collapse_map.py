@@ -109,11 +109,17 @@ class SweepRun:
     machine:str
 
     @property
-    def key(self)->RunKey: return RunKey(self.recipe, self.lr, self.bs, self.seed)
+    def key(self)->RunKey:
+        "The run's cell and seed: what a sweep looks up to know whether it is done"
+        return RunKey(self.recipe, self.lr, self.bs, self.seed)
     @property
-    def collapsed(self)->bool: return is_collapse(self.accuracy, self.top_class_share)
+    def collapsed(self)->bool:
+        "Did it collapse to one class? The rule of `RunRecord.collapsed` (chapter 05), on what the run stored"
+        return is_collapse(self.accuracy, self.top_class_share)
     @property
-    def dead(self)->bool: return self.late_near_zero >= DEAD_SHARE
+    def dead(self)->bool:
+        "Did the last hidden ReLU die: at least `DEAD_SHARE` of its inputs near zero over the last 10% of batches?"
+        return self.late_near_zero >= DEAD_SHARE
 
     @classmethod
     def from_record(cls, key:RunKey, rec, n_batches:int)->SweepRun:

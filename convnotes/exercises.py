@@ -99,10 +99,16 @@ class Exercise:
         store_attr()
 
     @property
-    def chapter(self): return self.key.split('.')[0]
+    def chapter(self)->str:
+        "The chapter part of the key: 'arithmetic' for 'arithmetic.1'"
+        return self.key.split('.')[0]
     @functools.cached_property
-    def expected(self): return self.answer()
-    def typical_wrong(self): return self.mistakes[0][0]()
+    def expected(self):
+        "The right answer, computed by the library the first time it is asked for (some answers train a model), then kept"
+        return self.answer()
+    def typical_wrong(self):
+        "The wrong answer the first typical mistake gives: the one each exercise's test checks is rejected"
+        return self.mistakes[0][0]()
     def __repr__(self): return f"Exercise({self.key!r})"
 
 # %% ../nbs/80_exercises.ipynb #fb37272a

@@ -40,7 +40,9 @@ class Experiment:
     book:float|None=None   # accuracy stored in the fastai book's chapter 13 notebook, if it has one
 
     @property
-    def n_out(self): return 2 if self.sample else 10
+    def n_out(self)->int:
+        "Classes the model tells apart: 2 for 3 vs 7, 10 for all ten digits"
+        return 2 if self.sample else 10
 
     def __str__(self):
         data = '3 vs 7' if self.sample else 'full MNIST'
@@ -704,9 +706,13 @@ class RunRecord:
     versions:dict = field(default_factory=dict)
 
     @property
-    def accuracy(self): return self.epochs[-1]['accuracy']
+    def accuracy(self)->float:
+        "Accuracy on the test images after the last epoch"
+        return self.epochs[-1]['accuracy']
     @property
-    def valid_loss(self): return self.epochs[-1]['valid_loss']
+    def valid_loss(self)->float:
+        "Loss on the test images after the last epoch"
+        return self.epochs[-1]['valid_loss']
     @property
     def top_class(self)->int:
         "The class the model predicted most often"
@@ -731,10 +737,20 @@ class RunRecord:
     def died_at(self)->int|None:
         "The training batch from which the last hidden ReLU stayed dead to the end, if it did"
         return self.relu_input['dead_from']
-    def layer(self, name): return first(l for l in self.layers if l['name']==name)
-    def to_dict(self): return asdict(self)
+    def layer(self,
+        name:str, # a recorded layer, e.g. '3.0'
+    )->dict:      # its `activation_summary`: early and late mean, std and near-zero, and where it died
+        "The summary of layer `name`, with an error listing the recorded layers if it is not one of them"
+        found = [l for l in self.layers if l['name'] == name]
+        if not found: raise ValueError(f"layer {name!r} was not recorded in this run; recorded: {[l['name'] for l in self.layers]}")
+        return found[0]
+    def to_dict(self)->dict:
+        "The record as plain Python values (JSON's), for `save_records`"
+        return asdict(self)
     @classmethod
-    def from_dict(cls, d): return cls(**d)
+    def from_dict(cls, d:dict)->RunRecord:
+        "A record back from `to_dict`'s values"
+        return cls(**d)
 
 # %% ../nbs/05_experiments.ipynb #b02c6f4c
 def _epoch_metrics(learn):

@@ -42,7 +42,9 @@ class Explorer:
         self.redraw()
 
     @property
-    def values(self)->dict: return {k: c.value for k,c in self.controls.items()}
+    def values(self)->dict:
+        "The controls' current values, by name: what `draw` is called with"
+        return {k: c.value for k,c in self.controls.items()}
 
     def redraw(self, change=None):
         "Draw the figure for the current values into the output area"

@@ -180,7 +180,9 @@ class FieldSummary:
     r95:int         # ... and 95% of it
 
     @property
-    def half_width(self)->float: return (self.rf - 1)/2
+    def half_width(self)->float:
+        "How far the theoretical field reaches from its centre pixel: `(rf - 1)/2`, 1 for a 3x3 field"
+        return (self.rf - 1)/2
 
 def _moments(p:Tensor)->tuple:
     "Mean and standard deviation of a 1-D distribution over positions 0, 1, ..."
