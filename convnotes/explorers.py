@@ -84,14 +84,15 @@ def explore_conv_sizes(
 def kernel_figure(img:Tensor, k:Tensor):
     "The kernel, the image and the kernel's feature map on it (`F.conv2d`, padding 1), side by side"
     fmap = F.conv2d(img[None,None].float(), k[None,None].float(), padding=1)[0,0]
-    fig, axs = plt.subplots(1, 3, figsize=(7, 2.5))
+    fig, axs = plt.subplots(1, 3, figsize=(7.6, 2.5))
     lim = max(float(k.abs().max()), 1e-6)
     axs[0].imshow(k, cmap='coolwarm', vmin=-lim, vmax=lim); axs[0].set_title('kernel')
     for (i,j),v in np.ndenumerate(k.numpy()): axs[0].text(j, i, f"{v:g}", ha='center', va='center', fontsize=9)
     axs[1].imshow(img, cmap='Greys'); axs[1].set_title('input')
     flim = max(float(fmap.abs().max()), 1e-6)
-    axs[2].imshow(fmap, cmap='coolwarm', vmin=-flim, vmax=flim); axs[2].set_title('feature map')
+    im = axs[2].imshow(fmap, cmap='coolwarm', vmin=-flim, vmax=flim); axs[2].set_title('feature map')
     for ax in axs: ax.set_xticks([]); ax.set_yticks([])
+    fig.colorbar(im, ax=axs[2], fraction=0.046, pad=0.04, label='response')   # how strongly, and with which sign, it fires
     return fig
 
 def explore_kernel(

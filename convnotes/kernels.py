@@ -117,9 +117,10 @@ def show_feature_maps(
     "The image, then each kernel's feature map on it, side by side"
     kernels = kernels or EDGE_KERNELS
     maps = F.conv2d(img[None,None].float(), torch.stack(list(kernels.values()))[:,None], padding=padding)[0]
-    _, axs = plt.subplots(1, len(kernels)+1, figsize=(1.9*(len(kernels)+1), 2.2))
+    fig, axs = plt.subplots(1, len(kernels)+1, figsize=(1.9*(len(kernels)+1) + 0.6, 2.2))
     axs[0].imshow(img, cmap='Greys'); axs[0].set_title('input')
     lim = maps.abs().max()
-    for ax,name,m in zip(axs[1:], kernels, maps): ax.imshow(m, cmap='coolwarm', vmin=-lim, vmax=lim); ax.set_title(name)
+    for ax,name,m in zip(axs[1:], kernels, maps): im = ax.imshow(m, cmap='coolwarm', vmin=-lim, vmax=lim); ax.set_title(name)
     for ax in axs: ax.axis('off')
+    fig.colorbar(im, ax=list(axs), fraction=0.015, pad=0.01, label='response')   # one scale for every map: compare their strengths
     return maps
