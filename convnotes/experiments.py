@@ -190,13 +190,16 @@ def c_library(
     if not cc: return None
     for flags in (['-O3', '-fPIC', '-shared', '-fopenmp'], ['-O3', '-fPIC', '-shared']):   # clang on a Mac has no OpenMP
         key = hashlib.sha256('\0'.join([src, *cc, *flags, platform.machine(), sys.platform]).encode()).hexdigest()[:16]
-        for where in (c_cache, lambda: Path(tempfile.mkdtemp(prefix='convnotes-'))):   # an unwritable cache: a fresh folder
-            lib = where()/f'{name}-{key}.so'
+        for fresh in (False, True):   # the cache; where it cannot be written, a fresh folder, used once
+            folder = Path(tempfile.mkdtemp(prefix='convnotes-')) if fresh else c_cache()
+            lib = folder/f'{name}-{key}.so'
             try:
                 if not lib.exists(): _build(cc + flags, src, lib)
                 return ctypes.CDLL(str(lib))
             except subprocess.CalledProcessError: break      # this compiler cannot build it with these flags: try the next
             except (OSError, subprocess.SubprocessError): continue
+            finally:
+                if fresh: shutil.rmtree(folder, ignore_errors=True)   # a loaded library stays loaded (where the system lets the file go)
     return None
 
 

@@ -1,5 +1,5 @@
 "How the one-pass statistics' C is built: cached, atomically, and never an error where there is no compiler that builds it"
-import os, shutil, stat
+import os, shutil, stat, tempfile
 from unittest.mock import patch
 import pytest, torch
 from convnotes.experiments import ONE_PASS_C, c_library, c_cache, _c_compiler, one_pass_kernel, one_pass_stats, from_one_pass
@@ -23,8 +23,11 @@ def test_it_is_built_once_and_cached(tmp_path):
 @needs_cc
 def test_an_unwritable_cache_builds_elsewhere(tmp_path):
     blocked = tmp_path/'file'; blocked.write_text('not a folder')   # $XDG_CACHE_HOME/convnotes cannot be made
-    with patch.dict(os.environ, {'XDG_CACHE_HOME': str(blocked)}):
-        assert c_library(ONE_PASS_C, 'one_pass') is not None
+    temp = tmp_path/'temp'; temp.mkdir()
+    with patch.dict(os.environ, {'XDG_CACHE_HOME': str(blocked)}), patch.object(tempfile, 'tempdir', str(temp)):
+        lib = c_library('int seven(void) { return 7; }', 'seven')
+    assert lib.seven() == 7                 # built in a fresh folder, loaded,
+    assert list(temp.iterdir()) == []       # and the folder removed: nothing left behind, run after run
 
 def test_no_compiler_or_a_failing_one_gives_none(tmp_path):
     with patch.dict(os.environ, {'XDG_CACHE_HOME': str(tmp_path), 'CC': 'no-such-compiler'}):
