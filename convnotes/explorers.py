@@ -111,11 +111,12 @@ def field_figure(model:nn.Module, digits:Tensor, layer:str, row:int, col:int, di
     rec = first(r for r in receptive_field(model, tuple(digits.shape[1:])) if r.name == layer)
     unit = (min(row, rec.out_size[0]-1), min(col, rec.out_size[1]-1))
     x = digits[digit:digit+1]
-    fig, ax = plt.subplots(figsize=(4.2, 4.4))
+    fig, ax = plt.subplots(figsize=(5, 4.4))
     s = draw_field(ax, effective_field(model, layer, x, unit), rec, x[0, 0].cpu(), unit)
     clamped = f" (its last: {rec.out_size[0]}x{rec.out_size[1]} units)" if unit != (row, col) else ''
     ax.set_title(f"layer {layer}, unit {unit}{clamped}\ntheoretical field {rec.rf[0]} px; effective σ {s.sigma[0]:.1f} x {s.sigma[1]:.1f} px", fontsize=9)
     ax.set(xlabel='column (pixel)', ylabel='row (pixel)')
+    fig.colorbar(ax.images[0], ax=ax, fraction=0.046, pad=0.04, label="pixel's share of the unit's |gradient|")   # the shares sum to 1
     return fig
 
 def explore_receptive_field(
