@@ -14,8 +14,8 @@ from fastai.vision.all import *
 from torch.utils.data import TensorDataset
 
 # %% auto #0
-__all__ = ['SPLITS', 'MNIST_SAMPLE_DIGITS', 'mnist_path', 'fastai_home', 'atomic_write', 'save_npz_atomic', 'writable_dir',
-           'load_mnist', 'TensorDL', 'mnist_dls', 'mnist_datablock_dls']
+__all__ = ['SPLITS', 'MNIST_TEST_DIGITS', 'MNIST_SAMPLE_DIGITS', 'mnist_path', 'fastai_home', 'atomic_write', 'save_npz_atomic',
+           'writable_dir', 'load_mnist', 'TensorDL', 'mnist_dls', 'mnist_datablock_dls']
 
 # %% ../nbs/00_data.ipynb #3d289909
 def _no_mnist_msg(url, err):
@@ -144,6 +144,9 @@ def load_mnist(
         arrays = {s: _decode_split(path/s) for s in SPLITS}
         save_npz_atomic(cache, fingerprint=np.array(fp), **{f'{s}_{k}': a for s,(x,y) in arrays.items() for k,a in (('x',x),('y',y))})
     return {s: (torch.from_numpy(x), torch.from_numpy(y).long()) for s,(x,y) in arrays.items()}
+
+# %% ../nbs/00_data.ipynb #77a5cd16
+MNIST_TEST_DIGITS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)   # test images of each digit, 0 to 9 (the published table)
 
 # %% ../nbs/00_data.ipynb #bfaad13d
 class TensorDL(DataLoader):

@@ -182,7 +182,7 @@ def show_exercises(chapter:str)->Markdown:
 
 # %% ../nbs/80_exercises.ipynb #a63c28b9
 import inspect
-from .data import load_mnist, mnist_dls
+from .data import load_mnist, mnist_dls, MNIST_TEST_DIGITS
 from .kernels import top_edge, EDGE_KERNELS, edge_kernels, apply_kernel
 from .arithmetic import conv_out_size, conv_transpose_out_size, pool_out_size, uncovered
 from .receptive import receptive_field, gradient_field, effective_field, field_summary
@@ -447,12 +447,10 @@ add_exercise('batchnorm.4', "Predict, then run: BatchNorm after every ReLU, full
     mistakes=[(_not(lambda: _collapses(512, 0.06, bn='after')), "run it and see: does BatchNorm still need the warm-up?")])
 
 # %% ../nbs/80_exercises.ipynb #950a6252
-_TEST_DIGITS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)   # test images of each digit (chapter 00)
-
 def _record(exp:str, accuracy:float, seed:int=42, pred_counts=(1000,)*10)->RunRecord:
     "A stand-in `RunRecord` of a 10-class run with only what `summarize` and `collapsed` read"
     return RunRecord(exp, dict(EXPERIMENTS[exp].__dict__), seed, [dict(epoch=0, train_loss=0., valid_loss=0., accuracy=accuracy)],
-                     list(pred_counts), list(_TEST_DIGITS), [dict(name=LAST_HIDDEN_CONV, late=dict(near_zero=0.), dead_from=None)], 1., 'cpu')
+                     list(pred_counts), list(MNIST_TEST_DIGITS), [dict(name=LAST_HIDDEN_CONV, late=dict(near_zero=0.), dead_from=None)], 1., 'cpu')
 
 _accs = (0.9766, 0.9745, 0.9787)
 _favours_ones = (400, 6000, 400, 400, 400, 400, 400, 400, 400, 800)   # 6,000 of 10,000 test images called a 1
