@@ -8,7 +8,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 RUN := tools/with-mnist
 
-.PHONY: install test nbtest nbtest-all-cores pytest reproduce collapse-map outputs docs serve readme bench sync clean
+.PHONY: install test nbtest nbtest-all-cores pytest reproduce collapse-map outputs docs serve readme bench margins sync clean
 
 install: $(STAMP)
 
@@ -79,6 +79,12 @@ readme: $(STAMP)
 ## Timings (not a test): book pipeline vs convnotes vs a plain PyTorch loop, one epoch each, 30 rounds (about 25 min on 2 cores)
 bench: $(STAMP)
 	$(RUN) $(BIN)/python benchmarks/bench.py --out benchmarks/RESULTS.md
+
+## Chapters 08-09's one-seed assertions over 40 seeds (not a test; about 30 min on 2 cores): how many seeds each holds
+## for and how close the closest came to failing it, in benchmarks/MARGINS.md (the site's Seeds page)
+margins: $(STAMP)
+	$(RUN) $(BIN)/convnotes reproduce --only one_cycle,batchnorm,batchnorm_before,batchnorm_5 --seeds 40 --out margins
+	$(BIN)/python benchmarks/margins.py margins/results.json --out benchmarks/MARGINS.md
 
 clean:
 	rm -rf _docs _proc _site_src test-artifacts build dist *.egg-info .pytest_cache .hypothesis

@@ -111,6 +111,8 @@ def write_sources(dest:Path, doc_url:str)->list:
         pages.append((name, nb))
     if (bench := ROOT/'benchmarks'/'RESULTS.md').exists():   # `make bench` writes it
         shutil.copy(bench, dest/'performance.md'); pages.append(('performance', None))
+    if (margins := ROOT/'benchmarks'/'MARGINS.md').exists():   # `make margins` writes it
+        shutil.copy(margins, dest/'margins.md'); pages.append(('margins', None))
     index = next(nb for n,nb in pages if n == 'index')
     index['cells'].append(_md("```{toctree}\n:hidden:\n:maxdepth: 1\n\n" + '\n'.join(n for n,_ in pages if n != 'index') + "\n```"))
     for name, nb in pages:
