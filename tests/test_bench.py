@@ -185,7 +185,7 @@ def device_check_with(tmp_path, python:str, *steps):
 def test_device_check_refuses_an_unknown_step_before_running_any(tmp_path, steps):
     res = device_check(*steps, out=tmp_path/'out')
     assert res.returncode == 2 and 'usage: tools/device-check STEP' in res.stderr and not (tmp_path/'out').exists(), res.stderr
-    if steps: assert "no step 'bnech'; the steps are nbtest, bench and profile" in res.stderr
+    if steps: assert "no step 'bnech'; the steps are nbtest, bench, profile and margins" in res.stderr
 
 def test_device_check_logs_every_step_and_brings_the_report_back(tmp_path):
     "Each step runs with its log in $OUT, a failing one does not stop the next, the first failure is the exit status"
@@ -201,6 +201,7 @@ def test_device_check_logs_every_step_and_brings_the_report_back(tmp_path):
     assert [l.split(' exited ')[0] for l in summary] == ['device-check: bench', 'device-check: nbtest', 'device-check: profile']
     assert [l.split(' exited ')[1].split()[0] for l in summary] == ['5', '0', '4']
     assert (out/'RESULTS.md').read_text() == (ROOT/'benchmarks'/'RESULTS.md').read_text()
+    assert (out/'MARGINS.md').read_text() == (ROOT/'benchmarks'/'MARGINS.md').read_text()
     assert device_check_with(tmp_path, python, 'nbtest')[0].returncode == 0   # a second call in the same folder:
     assert len((out/'summary.txt').read_text().splitlines()) == 2             # its own summary, not both
 
@@ -247,3 +248,14 @@ def test_device_check_brings_the_report_back_after_each_step(tmp_path):
               f'case "$*" in *--profile*) exit 0;; *) test -f {out}/RESULTS.md && echo "report already back" || exit 6;; esac\n')
     res, out = device_check_with(tmp_path, python, 'profile', 'bench')
     assert res.returncode == 0 and 'report already back' in (out/'bench.log').read_text(), res.stderr
+
+def test_device_check_margins_trains_every_experiment_margins_needs(tmp_path):
+    "The margins step runs reproduce with the experiments benchmarks/margins.py reads, then margins.py on its results"
+    python = 'case "$*" in -) echo "torch 0, fastai 0, python 3: a GPU"; exit 0;; esac\necho "ran: $*"\n'
+    res, out = device_check_with(tmp_path, python, 'margins')
+    assert res.returncode == 0, res.stderr
+    reproduce, report = (out/'margins.log').read_text().splitlines()
+    needed = importlib.util.spec_from_file_location('margins', ROOT/'benchmarks'/'margins.py')
+    margins = importlib.util.module_from_spec(needed); needed.loader.exec_module(margins)
+    assert reproduce.endswith(f"reproduce --only {','.join(margins.NEEDED)} --seeds 30 --out margins"), reproduce
+    assert report == 'ran: benchmarks/margins.py margins/results.json --out benchmarks/MARGINS.md'
