@@ -21,13 +21,13 @@ once on the CPU (what `make nbtest` does: with torch's default threads, and with
 (cProfile's parts of a convnotes epoch on the CPU; on a GPU, torch's profiler: what each pipeline asks of the GPU). Timings are a
 benchmark, not a test.
 """
-import argparse, cProfile, datetime, gc, importlib.util, math, os, platform, pstats, re, resource, statistics, subprocess, sys, time, timeit, warnings
+import argparse, cProfile, datetime, gc, importlib.util, math, os, platform, pstats, resource, statistics, subprocess, sys, time, timeit, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
 import fastai
 from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed, flatten_model, has_params, hook_outputs
-from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls, atomic_write
+from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls
 from convnotes.models import simple_cnn
 from convnotes.cli import positive_int, number_list
 from convnotes.experiments import LeanActivationStats, LeanLearner, activation_hist, one_pass_kernel, one_pass_stats, torch_adam, machine as device_name
@@ -36,6 +36,7 @@ from fastai.callback.schedule import ParamScheduler
 from fastai.learner import Recorder
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity
+from sections import update_sections   # benchmarks/sections.py
 
 LR, EPOCHS = 0.06, 1
 
@@ -431,24 +432,6 @@ def gpu_profile_section(label:str, rows:list, device)->str:
         lines += [f"| {_code(k)} | {s:.3f} | {s/r['busy']:.0%} | {n} |" for k, s, n in r['top']]
     return '\n'.join(lines)
 
-def new_section_at(text:str, name:str)->int:
-    "Where a section the report lacks goes: after the last of its kind (`profile-b` after `profile-a`: the part of `name` before its first '-'), else at the end"
-    kind = re.escape(name.split('-')[0])
-    ends = list(re.finditer(rf"<!-- /bench:{kind}(-\S*)? -->", text))
-    return ends[-1].end() if ends else len(text.rstrip('\n'))
-
-def update_sections(path:Path, sections:dict, title:str):
-    "Replace each named section of the report at `path` (between `<!-- bench:NAME -->` markers), keeping the others; add new ones by `new_section_at`"
-    text = path.read_text() if path.exists() else f"# Performance\n\n{title}\n"
-    for name, body in sections.items():
-        block = f"<!-- bench:{name} -->\n{body}\n<!-- /bench:{name} -->"
-        pat = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
-        if pat.search(text): text = pat.sub(lambda m: block, text)
-        else:
-            i = new_section_at(text, name)
-            text = text[:i] + f"\n\n{block}" + (text[i:] or '\n')
-    with atomic_write(path, 'w') as f: f.write(text)
-
 def zero_or_more(s:str)->int:
     "argparse type for a number of timed epochs in an optional test: 0 (skip the test) or more"
     n = int(s) if s.strip().isdigit() else -1
@@ -484,7 +467,7 @@ def main():
                                 gpu_profile_section(f"{args.profile}, on a CUDA GPU, bs {bs}", gpu_profile_rows(d, bs), d) for bs in args.bs)
                     for d in devices}
         print('\n\n'.join(sections.values()))
-        if args.out: update_sections(args.out, sections, title)
+        if args.out: update_sections(args.out, sections, f"# Performance\n\n{title}")
         return
 
     t = time.perf_counter(); load_mnist(rebuild=True); t_decode = time.perf_counter() - t
@@ -503,7 +486,7 @@ def main():
     if args.concurrency_repeats:
         sections['concurrency'] = concurrency_section(concurrency_rows(512, args.concurrency_repeats), args.concurrency_repeats)
         print('\n' + sections['concurrency'])
-    if args.out: update_sections(args.out, sections, title)
+    if args.out: update_sections(args.out, sections, f"# Performance\n\n{title}")
 
 if __name__ == '__main__':
     try: main()

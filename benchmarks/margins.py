@@ -10,13 +10,13 @@ it, and the mean's distance from the threshold in standard deviations over seeds
 device's section of the report, keeping the other devices'. It exits 1 if any assertion failed for any seed. A
 benchmark, not a test: 40 seeds take about 20 minutes on 2 CPU cores.
 """
-import argparse, datetime, re, statistics, sys
+import argparse, datetime, operator, statistics, sys
 from collections import defaultdict
 from pathlib import Path
 
-from convnotes.data import atomic_write
 from convnotes.experiments import EXPERIMENTS, FIRST_CONV, LAST_HIDDEN_CONV, load_records
 from convnotes.collapse_map import wilson
+from sections import update_sections   # benchmarks/sections.py
 
 NEEDED = ('sample', 'one_cycle', 'batchnorm', 'batchnorm_before', 'batchnorm_5')
 BN = ('batchnorm', 'batchnorm_before')
@@ -42,7 +42,7 @@ CLAIMS = [
     ('09', "five epochs beat every one-epoch run: minus the best of them > 0",
      lambda r: r['batchnorm_5'].accuracy - max(r[n].accuracy for n in ('one_cycle', *BN)), '>', 0),
 ]
-OPS = {'>=': lambda q,t: q >= t, '>': lambda q,t: q > t, '<': lambda q,t: q < t, '<=': lambda q,t: q <= t}
+OPS = {'>=': operator.ge, '>': operator.gt, '<': operator.lt, '<=': operator.le}
 
 def runs_by_seed(records:list)->dict:
     "{seed: {experiment: RunRecord}} for the seeds that ran every experiment the assertions need, with an error naming what is missing"
@@ -60,10 +60,9 @@ def claim_row(claim, runs:dict)->dict:
     qs = {s: quantity(r) for s,r in runs.items()}
     held = [s for s,q in qs.items() if OPS[op](q, threshold)]
     closest = min(qs, key=lambda s: abs(qs[s] - threshold))
-    sd = statistics.stdev(qs.values()) if len(qs) > 1 else float('nan')
+    mean, sd = statistics.fmean(qs.values()), statistics.stdev(qs.values()) if len(qs) > 1 else float('nan')
     return dict(chapter=chapter, claim=text, op=op, threshold=threshold, n=len(qs), held=len(held),
-                closest_seed=closest, closest=qs[closest], mean=statistics.fmean(qs.values()),
-                sds=abs(statistics.fmean(qs.values()) - threshold) / sd if sd > 0 else float('inf'))
+                closest_seed=closest, closest=qs[closest], mean=mean, sds=abs(mean - threshold) / sd if sd > 0 else float('inf'))
 
 TITLE = "# Seeds: one-seed assertions over many seeds"
 INTRO = ("Chapters 05, 08 and 09 train each experiment once, with seed 42, and assert what the lesson says of that run. "
@@ -94,14 +93,6 @@ def section(rows:list, runs:dict)->str:
                      f"{r['mean']:.4f} | {r['op']} {r['threshold']} | {r['sds']:.1f} |")
     return '\n'.join(lines)
 
-def with_section(text:str, kind:str, body:str)->str:
-    "The report `text` (a new one if empty) with device `kind`'s section replaced by `body`, the other devices' kept"
-    block = f"<!-- margins:{kind} -->\n{body}\n<!-- /margins:{kind} -->"
-    pat = re.compile(rf"<!-- margins:{re.escape(kind)} -->.*?<!-- /margins:{re.escape(kind)} -->", re.S)
-    if pat.search(text): return pat.sub(lambda m: block, text)
-    head = text.rstrip() or f"{TITLE}\n\n{INTRO}"
-    return f"{head}\n\n{block}\n"
-
 def main(argv=None)->int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('results', type=Path, nargs='+', help=f"results.json written by `convnotes reproduce --only {','.join(NEEDED)} --seeds 40`; several are read as one")
@@ -112,9 +103,7 @@ def main(argv=None)->int:
     rows = [claim_row(c, runs) for c in CLAIMS]
     body = section(rows, runs)
     print(body)
-    if args.out:
-        text = with_section(args.out.read_text() if args.out.exists() else '', device_kind(first_record(runs).device), body)
-        with atomic_write(args.out, 'w') as f: f.write(text)
+    if args.out: update_sections(args.out, {device_kind(first_record(runs).device): body}, f"{TITLE}\n\n{INTRO}", tag='margins')
     failed = [r['claim'] for r in rows if r['held'] < r['n']]
     if failed: print(f"margins: failed for some seed: {'; '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'benchmarks'))   # bench.py and margins.py import benchmarks/sections.py, as when run as scripts
 
 def convnotes_command()->list:
     "The `convnotes` command: the console script installed beside this Python; from a checkout that is only on PYTHONPATH (the GPU machine's), what that script runs"
