@@ -88,27 +88,32 @@ ONE_PASS_C = r"""
 #include <string.h>
 enum { BLOCK = 2048, LANES = 16, SETS = 16 };
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(ONE_PASS_NARROW)
-#define WIDEST __attribute__((target_clones("avx2", "default")))   /* AVX2's wider vectors where the CPU has them */
+#if (defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 11)
+#define WIDEST __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))   /* AVX-512's or AVX2's wider vectors */
+#else
+#define WIDEST __attribute__((target_clones("avx2", "default")))   /* older compilers: AVX2's, where the CPU has them */
+#endif
 #else
 #define WIDEST
 #endif
 
 /* One block of a layer's outputs, small enough to stay in the core's fastest cache while it is read again and again:
-   its sum and its sum of squared deviations from its own mean (in double), how many values are <= 0.05, and, if
+   its sum and its sum of squared deviations from its own mean (in double: each value is converted once, into `v`,
+   which stays in that cache too), how many values are <= 0.05, and, if
    `hist`, the bins of histc(40, 0, 10). Each loop does one kind of work, so that the compiler can make it a vector loop;
    only the counting is a value at a time, and its SETS sets of counters let neighbours in one bin not wait on each other. */
 static WIDEST void block_stats(const float* restrict y, int m, int hist, double* restrict sum, double* restrict m2,
                                int64_t c[SETS][42], int64_t* restrict near_zero) {
-  double a[LANES] = {0}, q[LANES] = {0}; int32_t z = 0; uint8_t bins[BLOCK];
+  double a[LANES] = {0}, q[LANES] = {0}, v[BLOCK]; int32_t z = 0; uint8_t bins[BLOCK];
   int j, k;
   for (j = 0; j + LANES <= m; j += LANES)      /* LANES sums side by side, in an order that does not depend on the CPU */
-    for (k = 0; k < LANES; k++) a[k] += y[j+k];
-  for (; j < m; j++) a[0] += y[j];
+    for (k = 0; k < LANES; k++) { v[j+k] = y[j+k]; a[k] += v[j+k]; }
+  for (; j < m; j++) { v[j] = y[j]; a[0] += v[j]; }
   double s = 0; for (k = 0; k < LANES; k++) s += a[k];
   double mean = s / m;
   for (j = 0; j + LANES <= m; j += LANES)
-    for (k = 0; k < LANES; k++) { double d = y[j+k] - mean; q[k] += d*d; }
-  for (; j < m; j++) { double d = y[j] - mean; q[0] += d*d; }
+    for (k = 0; k < LANES; k++) { double d = v[j+k] - mean; q[k] += d*d; }
+  for (; j < m; j++) { double d = v[j] - mean; q[0] += d*d; }
   double s2 = 0; for (k = 0; k < LANES; k++) s2 += q[k];
   *sum = s; *m2 = s2;
   for (j = 0; j < m; j++) z += (y[j] <= 0.05f);
@@ -188,7 +193,7 @@ def c_library(
     "`src` built by this machine's C compiler, with OpenMP where it has it, and loaded; cached by source, compiler and flags"
     cc = _c_compiler()
     if not cc: return None
-    for flags in (['-O3', '-fPIC', '-shared', '-fopenmp'], ['-O3', '-fPIC', '-shared']):   # clang on a Mac has no OpenMP
+    for flags in (['-O3', '-ffp-contract=off', '-fPIC', '-shared', '-fopenmp'], ['-O3', '-ffp-contract=off', '-fPIC', '-shared']):   # clang on a Mac has no OpenMP
         key = hashlib.sha256('\0'.join([src, *cc, *flags, platform.machine(), sys.platform]).encode()).hexdigest()[:16]
         for fresh in (False, True):   # the cache; where it cannot be written, a fresh folder, used once
             folder = Path(tempfile.mkdtemp(prefix='convnotes-')) if fresh else c_cache()
@@ -276,11 +281,12 @@ class LeanActivationStats(ActivationStats):
         self.one_pass = one_pass
     def before_fit(self): super().before_fit(); self._read_upto = 0
     def hook(self, m, i, o):
-        if not self.training: return None   # validation batches are never stored: skip computing them
+        if not self.learn.training: return None   # validation batches are never stored: skip computing them
         if isinstance(o, tuple): return self.hook_multi_ouput(o)
+        if self.cpu: o = o.detach().cpu()   # only if asked: fastai's default, a copy to the host per layer per batch
+        if o.device.type == 'cpu' and self.one_pass and (kernel := one_pass_kernel()):
+            return one_pass_stats(o.float(), kernel, self.with_hist)   # the C reads the values where they are: nothing to detach
         o = o.detach().float()
-        if self.cpu: o = o.cpu()   # only if asked: fastai's default, a copy to the host per layer per batch
-        if o.device.type == 'cpu' and self.one_pass and (kernel := one_pass_kernel()): return one_pass_stats(o, kernel, self.with_hist)
         res = {'mean': o.mean(), 'std': o.std(), 'near_zero': (torch.count_nonzero(o<=0.05), o.numel())}   # tensors: no waiting
         if self.with_hist: res['hist'] = activation_hist(o)
         return res
