@@ -193,7 +193,8 @@ def c_library(
     "`src` built by this machine's C compiler, with OpenMP where it has it, and loaded; cached by source, compiler and flags"
     cc = _c_compiler()
     if not cc: return None
-    for flags in (['-O3', '-ffp-contract=off', '-fPIC', '-shared', '-fopenmp'], ['-O3', '-ffp-contract=off', '-fPIC', '-shared']):   # clang on a Mac has no OpenMP
+    base = ['-O3', '-ffp-contract=off', '-fPIC', '-shared']   # no fused multiply-adds: every version of a loop rounds alike
+    for flags in (base + ['-fopenmp'], base):   # clang on a Mac has no OpenMP
         key = hashlib.sha256('\0'.join([src, *cc, *flags, platform.machine(), sys.platform]).encode()).hexdigest()[:16]
         for fresh in (False, True):   # the cache; where it cannot be written, a fresh folder, used once
             folder = Path(tempfile.mkdtemp(prefix='convnotes-')) if fresh else c_cache()
