@@ -114,7 +114,8 @@ def write_sources(dest:Path, doc_url:str)->list:
     if (margins := ROOT/'benchmarks'/'MARGINS.md').exists():   # `make margins` writes it
         shutil.copy(margins, dest/'margins.md'); pages.append(('margins', None))
     index = next(nb for n,nb in pages if n == 'index')
-    index['cells'].append(_md("```{toctree}\n:hidden:\n:maxdepth: 1\n\n" + '\n'.join(n for n,_ in pages if n != 'index') + "\n```"))
+    toctree = _md("```{toctree}\n:hidden:\n:maxdepth: 1\n\n" + '\n'.join(n for n,_ in pages if n != 'index') + "\n```")
+    index['cells'].append(toctree | dict(id='toctree'))   # every cell has an id: nbformat warns of one without
     for name, nb in pages:
         if nb is not None: (dest/f"{name}.ipynb").write_text(json.dumps(nb, indent=1))
     (dest/'conf.py').write_text(CONF)
