@@ -22,6 +22,7 @@ once on the CPU (what `make nbtest` does: with torch's default threads, and with
 benchmark, not a test.
 """
 import argparse, cProfile, datetime, gc, importlib.util, math, os, platform, pstats, resource, statistics, subprocess, sys, time, timeit, warnings
+from functools import partial
 from pathlib import Path
 warnings.filterwarnings('ignore')
 import torch, torch.nn.functional as F
@@ -97,10 +98,10 @@ def floor_epoch(x, y, xv, yv, bs, stats):
     for h in hooks: h.remove()
     return elapsed
 
-def lean_and_floor(dls, bs:int, stats:bool)->dict:
+def lean_and_floor(dls, bs:int, stats:bool, stats_cls=LeanActivationStats)->dict:
     "convnotes' epoch and the floor's on the same tensors of `dls`, each a function that trains one epoch and returns its seconds"
     (x, y), (xv, yv) = (dl.dataset.tensors for dl in (dls.train, dls.valid))
-    return dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats))
+    return dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats, stats_cls=stats_cls))
 
 def timed(f):
     gc.collect()  # earlier runs' Learners (reference cycles) are freed now, not in the middle of this one
@@ -162,15 +163,16 @@ def concurrency_rows(bs:int, n:int)->list:
     return rows
 
 HOST_BS = 8   # `host_rows`: tiny batches, so that most of a batch's time is the host's Python
+AS_ON_A_GPU = partial(LeanActivationStats, one_pass=False)   # `host_rows`: the statistics computed with torch, as on a GPU (and as the floor does)
 
 def host_rows(repeats:int)->tuple:
-    "convnotes and the floor on tiny CPU batches (3s and 7s, bs 8, one torch thread), with and without statistics; and where they ran"
+    "convnotes and the floor on tiny CPU batches (3s and 7s, bs 8, one torch thread), with and without statistics computed as on a GPU; and where they ran"
     threads = torch.get_num_threads(); torch.set_num_threads(1)   # one thread, as the one that drives a GPU
     try:
         dls = mnist_dls(bs=HOST_BS, sample=True, device='cpu')
         rows = []
         for stats in (False, True):
-            fns = lean_and_floor(dls, HOST_BS, stats)
+            fns = lean_and_floor(dls, HOST_BS, stats, stats_cls=AS_ON_A_GPU)   # not the CPU's one pass of C: the host's Python is what this measures
             times = interleaved_times(fns, dict(floor=repeats, convnotes=repeats))
             rows.append(dict(stats=stats, batches=len(dls.train) + len(dls.valid), ratios=round_ratios(times['convnotes'], times['floor']),
                              added=sorted(a - b for a, b in zip(times['convnotes'], times['floor'])), **{k: statistics.median(v) for k,v in times.items()}))
@@ -185,7 +187,9 @@ def host_section(rows:list, where:str, repeats:int)->str:
              "the training loop, the callbacks, and queuing each operation. The same Python runs on a CPU, so tiny batches here "
              "show what convnotes adds to a plain loop for each batch. One epoch of 3s and 7s (`mnist_dls(sample=True)`) at "
              f"bs {HOST_BS}, torch on one thread (median seconds of {repeats} interleaved rounds after a warm-up, every other one in reverse order; what convnotes adds: the median "
-             f"of the differences within each round, over every training and validation batch); {where}:\n",
+             f"of the differences within each round, over every training and validation batch). With statistics, convnotes computes them with torch's "
+             "operations, as it does on a GPU and as the floor does (`LeanActivationStats(one_pass=False)`), not in the one pass of C it uses on a CPU; "
+             f"{where}:\n",
              "| ActivationStats | batches | convnotes (s) | floor (s) | convnotes/floor | convnotes adds per batch (µs) | its range over rounds (µs) |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {'with_hist' if r['stats'] else 'no'} | {r['batches']} | {r['convnotes']:.2f} | {r['floor']:.2f} | {statistics.median(r['ratios']):.2f} "

@@ -104,13 +104,15 @@ def test_the_time_in_the_hooks_is_measured_inside_training(bench, mnist):
     assert 0 < seconds < 60 and 0 < to_the_rest < 10
 
 def test_host_time_is_measured_on_one_thread_and_reported_per_batch(bench, mnist, monkeypatch):
-    threads, seen = torch.get_num_threads(), []
+    threads, seen, stats_classes = torch.get_num_threads(), [], set()
     def epoch(secs):
-        def f(*args): seen.append(torch.get_num_threads()); return secs
+        def f(*args, stats_cls=None): seen.append(torch.get_num_threads()); stats_classes.add(stats_cls); return secs
         return f
     monkeypatch.setattr(bench, 'fastai_epoch', epoch(3.)); monkeypatch.setattr(bench, 'floor_epoch', epoch(2.5))
     rows, where = bench.host_rows(repeats=2)
     assert set(seen) == {1} and torch.get_num_threads() == threads and 'torch on 1 thread' in where
+    assert stats_classes - {None} == {bench.AS_ON_A_GPU}   # convnotes' statistics as on a GPU: with torch, as the floor's
+    assert bench.AS_ON_A_GPU(with_hist=True).one_pass is False
     assert [r['stats'] for r in rows] == [False, True] and all(r['added'] == [0.5, 0.5] for r in rows)
     n = rows[0]['batches']   # every training and validation batch of the 3s and 7s at bs 8
     assert n == sum((len(dl.dataset) + bench.HOST_BS - 1)//bench.HOST_BS for dl in bench.mnist_dls(bs=bench.HOST_BS, sample=True, device='cpu').loaders)
