@@ -292,7 +292,7 @@ class LeanActivationStats(ActivationStats):
         if self.with_hist: res['hist'] = activation_hist(o)
         return res
     def after_train(self): self.read_stats()
-    def after_epoch(self): release_free_memory()   # what the epoch freed goes back to the system
+    def after_fit(self): super().after_fit(); release_free_memory()   # what the run freed goes back, once: the next epoch reuses it
     def layer_stats(self, idx): self.read_stats(); return super().layer_stats(idx)
     def hist(self, idx): self.read_stats(); return super().hist(idx)
 
