@@ -31,7 +31,8 @@ from fastai.vision.all import Learner, ActivationStats, Adam, accuracy, set_seed
 from convnotes.data import load_mnist, mnist_dls, mnist_datablock_dls
 from convnotes.models import simple_cnn
 from convnotes.cli import positive_int, number_list
-from convnotes.experiments import LeanActivationStats, LeanLearner, activation_hist, one_pass_kernel, one_pass_stats, torch_adam, machine as device_name
+from convnotes.experiments import (LeanActivationStats, LeanLearner, activation_hist, one_pass_kernel, one_pass_stats, release_free_memory,
+                                   torch_adam, machine as device_name)
 import convnotes.experiments
 from fastai.callback.schedule import ParamScheduler
 from fastai.learner import Recorder
@@ -104,8 +105,10 @@ def lean_and_floor(dls, bs:int, stats:bool, stats_cls=LeanActivationStats)->dict
     return dict(floor=lambda: floor_epoch(x, y, xv, yv, bs, stats), convnotes=lambda: fastai_epoch(dls, stats, stats_cls=stats_cls))
 
 def timed(f):
+    "`f()`, after freeing earlier runs' leftovers, so that every pipeline's epoch starts from the same state"
     gc.collect()  # earlier runs' Learners (reference cycles) are freed now, not in the middle of this one
-    return f()
+    release_free_memory()   # and the C allocator's free memory handed back, as `LeanActivationStats` does at a fit's end:
+    return f()              # else the epoch after one of its fits, whichever pipeline's, would pay to take it back
 
 def interleaved_times(fns:dict, repeats:dict)->dict:
     "Each function's times, run in interleaved rounds (so drift in the machine's speed hits all alike), after a warm-up"

@@ -219,6 +219,12 @@ def test_device_check_stops_before_any_step_when_python_lacks_a_module(tmp_path)
     assert not (out/'nbtest.log').exists() and not (out/'bench.log').exists()
     assert "No module named 'six'" in (out/'summary.txt').read_text()
 
+def test_every_timed_epoch_starts_from_a_trimmed_heap(bench, monkeypatch):
+    "The memory `LeanActivationStats` hands back at a fit's end is taken back by whatever runs next: every timed run pays alike"
+    calls = []
+    monkeypatch.setattr(bench, 'release_free_memory', lambda: calls.append('trim') or True)
+    assert bench.timed(lambda: calls.append('run') or 1.5) == 1.5 and calls == ['trim', 'run']
+
 def test_rounds_alternate_their_order(bench, monkeypatch):
     "What runs first in a round changes every round, so no pipeline always follows the same one (whose heat or memory it would inherit)"
     ran = []
