@@ -6,7 +6,7 @@ Docs: https://convnotes.github.io/convnotes/arithmetic.html.md"""
 
 # %% ../nbs/02_arithmetic.ipynb #cb656034
 from __future__ import annotations
-import io, struct, tempfile
+import io, itertools, struct, tempfile
 from fastai.vision.all import *
 from fastai.callback.hook import layer_info
 from matplotlib.animation import PillowWriter
@@ -78,10 +78,14 @@ def conv_transpose_out_size(
     return res
 
 # %% ../nbs/02_arithmetic.ipynb #0e4cf18e
+def _device_of(m:nn.Module)->torch.device:
+    "Where `m` keeps its parameters (or buffers), and so where an input to it must be; the CPU for a module with neither"
+    return next((t.device for t in itertools.chain(m.parameters(), m.buffers())), torch.device('cpu'))
+
 def layer_out_size(layer:nn.Module, n:int)->int|None:
     "Height of `layer`'s output on a 1x1xnx1 input, or `None` if PyTorch refuses the input"
     try:
-        with torch.no_grad(): out = layer(torch.zeros(1, 1, n, 1))
+        with torch.no_grad(): out = layer(torch.zeros(1, 1, n, 1, device=_device_of(layer)))
     except RuntimeError: return None
     return out.shape[2] if out.numel() else None
 
@@ -100,7 +104,7 @@ def layer_shapes(
         if not list(m.children()): hooks.append(m.register_forward_hook(hook(name)))
     was_training = model.training
     try:
-        with torch.no_grad(): model.eval()(torch.zeros(1, *input_shape))
+        with torch.no_grad(): model.eval()(torch.zeros(1, *input_shape, device=_device_of(model)))   # where the model is: a GPU, say
     finally:
         for h in hooks: h.remove()
         model.train(was_training)

@@ -10,7 +10,7 @@ import operator
 from dataclasses import dataclass
 import torch.fx
 from fastai.vision.all import *
-from .arithmetic import conv_out_size
+from .arithmetic import conv_out_size, _device_of
 from copy import deepcopy  # after the star import, which brings a `copy` of its own
 
 # %% auto #0
@@ -114,11 +114,11 @@ def input_gradient(
         for p in m.parameters(): p.copy_(p.abs() + 0.01)   # all positive: no ReLU blocks the gradient
     out = {}
     hook = dict(m.named_modules())[layer].register_forward_hook(lambda mod, i, o: out.update(o=o))
-    x = torch.ones(1, *input_size, requires_grad=True)
+    x = torch.ones(1, *input_size, device=_device_of(m), requires_grad=True)   # where the model is
     try: m(x)
     finally: hook.remove()
     out['o'][0, :, unit[0], unit[1]].sum().backward()
-    return x.grad[0].abs().sum(0)
+    return x.grad[0].abs().sum(0).cpu()
 
 def gradient_field(model:nn.Module, layer:str, unit:tuple, input_size:tuple=(1,28,28))->Tensor:
     "(height, width) mask of the input pixels that can change one unit of `layer`; arguments as `input_gradient`"
@@ -158,7 +158,7 @@ def effective_field(
     m = deepcopy(model).eval()
     out = {}
     hook = dict(m.named_modules())[layer].register_forward_hook(lambda mod, i, o: out.update(o=o))
-    x = digits.detach().to(first(m.parameters()).device).requires_grad_()
+    x = digits.detach().to(_device_of(m)).requires_grad_()
     try: m(x)
     finally: hook.remove()
     o = out['o']
