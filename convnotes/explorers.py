@@ -83,6 +83,7 @@ def explore_conv_sizes(
 # %% ../nbs/81_explorers.ipynb #7f90b335
 def kernel_figure(img:Tensor, k:Tensor):
     "The kernel, the image and the kernel's feature map on it (`F.conv2d`, padding 1), side by side"
+    img, k = img.detach().cpu(), k.detach().cpu()   # drawn on the CPU, wherever they were
     fmap = F.conv2d(img[None,None].float(), k[None,None].float(), padding=1)[0,0]
     fig, axs = plt.subplots(1, 3, figsize=(7.6, 2.5))
     lim = max(float(k.abs().max()), 1e-6)

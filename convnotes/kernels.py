@@ -55,7 +55,7 @@ def apply_kernel(
     _check_2d(k, 'kernel')
     if not (1 <= row < img.shape[0]-1 and 1 <= col < img.shape[1]-1):
         raise ValueError(f"the 3x3 window centred at ({row}, {col}) must lie inside the {tuple(img.shape)} image: 1 <= row <= {img.shape[0]-2}, 1 <= col <= {img.shape[1]-2}")
-    return (img[row-1:row+2, col-1:col+2] * k).sum()
+    return (img[row-1:row+2, col-1:col+2] * k.to(img.device)).sum()   # the image may be on a GPU, the kernel not
 
 def _check_2d(t, what):
     if t.ndim != 2: raise ValueError(f"{what} must be 2D (height, width), got shape {tuple(t.shape)}")
@@ -115,7 +115,7 @@ def show_feature_maps(
     padding:int=1,      # so the maps keep the image's size
 ):
     "The image, then each kernel's feature map on it, side by side"
-    kernels = kernels or EDGE_KERNELS
+    kernels, img = kernels or EDGE_KERNELS, img.detach().cpu()   # drawn on the CPU, wherever the image was
     maps = F.conv2d(img[None,None].float(), torch.stack(list(kernels.values()))[:,None], padding=padding)[0]
     fig, axs = plt.subplots(1, len(kernels)+1, figsize=(1.9*(len(kernels)+1) + 0.6, 2.2))
     axs[0].imshow(img, cmap='Greys'); axs[0].set_title('input')

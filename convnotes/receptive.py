@@ -135,7 +135,7 @@ def show_receptive_fields(
     input_size:tuple=(1,28,28),
 ):
     "For each conv layer of `model`: `img` with its central unit's receptive field and the gradient inside it"
-    convs = [r for r in receptive_field(model, input_size) if r.type=='Conv2d']
+    convs, img = [r for r in receptive_field(model, input_size) if r.type=='Conv2d'], img.detach().cpu()   # drawn on the CPU
     _, axs = plt.subplots(1, len(convs), figsize=(3*len(convs), 3.4))
     for ax,r in zip(np.atleast_1d(axs), convs):
         unit = (r.out_size[0]//2, r.out_size[1]//2)
@@ -218,6 +218,7 @@ def draw_field(
 )->FieldSummary:
     "Draw an effective field (heat map) with `digit`'s outline (white), its theoretical field (cyan box) and its fitted Gaussian (dashed 2σ ellipse)"
     from matplotlib.patches import Ellipse
+    field, digit = field.cpu(), (None if digit is None else digit.detach().cpu())   # drawn on the CPU
     s = field_summary(field, rec, unit)
     ax.imshow(field, cmap='magma', interpolation='nearest')
     if digit is not None: ax.contour(digit, levels=[(digit.min() + digit.max())/2], colors='white', linewidths=0.8)
