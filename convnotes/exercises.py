@@ -58,7 +58,7 @@ def _coerce_seq(given, expected):
     return tuple(coerce(g, e) for g,e in zip(given, expected))
 
 def _coerce_tensor(given, expected):
-    try: t = torch.as_tensor(given, dtype=torch.float32)
+    try: t = torch.as_tensor(given, dtype=torch.float32, device='cpu')   # an answer computed on a GPU too
     except (TypeError, ValueError, RuntimeError):
         raise AnswerError(f"expected a tensor (or nested list of numbers) of shape {tuple(expected.shape)}, got {type(given).__name__}") from None
     if t.shape != expected.shape: raise AnswerError(f"expected a tensor of shape {tuple(expected.shape)}, got shape {tuple(t.shape)}")
