@@ -48,6 +48,29 @@ def test_notebook_conversion():
     import nbformat
     nbformat.validate(nbformat.from_dict(out))   # what nbformat rejected before (has_sd, timing metadata) is gone
 
+def imports_and_code(nb:Path)->list:
+    "Ids of `nb`'s cells that import and also run other code: nbdev's docs build runs every cell that imports (to show docs)"
+    import ast, re
+    found = []
+    for c in json.loads(nb.read_text())['cells']:
+        src = ''.join(c['source']) if c['cell_type'] == 'code' else ''
+        dirs = dict(re.findall(r'^#\|\s*([\w-]+):?\s*(.*)$', src, re.M))
+        if dirs.keys() & {'export', 'exports', 'exporti', 'exec_doc'} or dirs.get('eval', '').lower() == 'false': continue   # run anyway, or never
+        try: body = ast.parse(src).body
+        except SyntaxError: continue   # IPython magics: not Python
+        if any(isinstance(t, (ast.Import, ast.ImportFrom)) for t in body) and any(isinstance(t, (ast.Expr, ast.Assign)) for t in body):
+            found.append(c.get('id'))
+    return found
+
+def test_no_cell_mixes_imports_with_other_code(tmp_path):
+    "nbdev would run such a cell's code while building the site (it warns, 'Found cells containing imports and other code')"
+    bad = {nb.name: ids for nb in sorted((ROOT/'nbs').glob('*.ipynb')) if (ids := imports_and_code(nb))}
+    assert not bad, f"move these cells' imports into an import cell of their own: {bad}"
+    mixed = tmp_path/'mixed.ipynb'   # and the check finds one
+    mixed.write_text(json.dumps({'cells': [{'cell_type': 'code', 'id': 'm', 'metadata': {}, 'outputs': [], 'execution_count': None,
+                                            'source': 'from math import pi\nx = pi'}]}))
+    assert imports_and_code(mixed) == ['m']
+
 def test_folded_code_and_explorers_convert():
     widget = {'output_type': 'execute_result', 'metadata': {}, 'execution_count': 1,
               'data': {docs.WIDGET_MIME: {'model_id': 'x'}, 'image/png': 'iVBO', 'text/plain': 'an explorer'}}
