@@ -49,17 +49,15 @@ def test_notebook_conversion():
     nbformat.validate(nbformat.from_dict(out))   # what nbformat rejected before (has_sd, timing metadata) is gone
 
 def imports_and_code(nb:Path)->list:
-    "Ids of `nb`'s cells that import and also run other code: nbdev's docs build runs every cell that imports (to show docs)"
-    import ast, re
+    "Ids of `nb`'s cells that nbdev's docs build warns of, 'Found cells containing imports and other code': it runs every cell that imports"
+    import warnings
+    from nbdev.process import NBProcessor
+    from nbdev.processors import _do_eval   # nbdev's own rule for which cells the docs build runs
     found = []
-    for c in json.loads(nb.read_text())['cells']:
-        src = ''.join(c['source']) if c['cell_type'] == 'code' else ''
-        dirs = dict(re.findall(r'^#\|\s*([\w-]+):?\s*(.*)$', src, re.M))
-        if dirs.keys() & {'export', 'exports', 'exporti', 'exec_doc'} or dirs.get('eval', '').lower() == 'false': continue   # run anyway, or never
-        try: body = ast.parse(src).body
-        except SyntaxError: continue   # IPython magics: not Python
-        if any(isinstance(t, (ast.Import, ast.ImportFrom)) for t in body) and any(isinstance(t, (ast.Expr, ast.Assign)) for t in body):
-            found.append(c.get('id'))
+    for cell in NBProcessor(nb).nb.cells:   # which parses each cell's directives, as the docs build does
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter('always'); _do_eval(cell)
+        if any('imports and other code' in str(w.message) for w in seen): found.append(cell.get('id'))
     return found
 
 def test_no_cell_mixes_imports_with_other_code(tmp_path):
@@ -68,7 +66,7 @@ def test_no_cell_mixes_imports_with_other_code(tmp_path):
     assert not bad, f"move these cells' imports into an import cell of their own: {bad}"
     mixed = tmp_path/'mixed.ipynb'   # and the check finds one
     mixed.write_text(json.dumps({'cells': [{'cell_type': 'code', 'id': 'm', 'metadata': {}, 'outputs': [], 'execution_count': None,
-                                            'source': 'from math import pi\nx = pi'}]}))
+                                            'source': 'from math import pi\nx = pi'}], 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}))
     assert imports_and_code(mixed) == ['m']
 
 def test_folded_code_and_explorers_convert():
