@@ -653,6 +653,7 @@ def show_activations(learn:Learner):
         plot_layer(learn, name, f"{title} ({name}): output before the ReLU, per training batch")
     _, ax = plt.subplots(figsize=(10, 3))
     learn.activation_stats.color_dim(layer_idx(learn, LAST_HIDDEN_CONV), ax=ax)
+    ax.set_aspect('auto')   # fill the panel: fastai's `imshow` keeps pixels square, and 5 epochs' 590 batches by 40 bins would be a thin strip
     ax.axis('on')   # fastai's color_dim hides the axes: its 40 bins span [0, 10] from the bottom row's lower edge to the top's upper one
     ax.set(xlabel='training batch', ylabel='value', yticks=[-0.5, 19.5, 39.5], yticklabels=[0, 5, 10],
            title=f"color_dim, last hidden conv ({LAST_HIDDEN_CONV}): log(1 + count) of its values in 40 bins over [0, 10], per batch")
