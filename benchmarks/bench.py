@@ -3,8 +3,9 @@
 1. book:      the fastai book's pipeline, `mnist_datablock_dls` (PNG decoded by PIL every epoch) + `Learner` (fastai's `Adam`)
 2. convnotes: `mnist_dls` (tensors decoded once, kept on the device, each epoch's order drawn by torch's `randperm`) + `LeanLearner` (fastai's `Learner`, calling
               only the callbacks that handle each event, its one-cycle schedule computed without tensor operations,
-              its smoothed loss and validation metrics kept on the device, its per-batch callbacks reading the
-              learner's attributes and one hyper-parameter directly) with `torch_adam`, as `make_learner` builds it
+              each epoch's values at its start, its smoothed loss and validation metrics kept on the device, accuracy
+              on plain tensors, its per-batch callbacks reading the learner's attributes and one hyper-parameter
+              directly) with `torch_adam`, as `make_learner` builds it
 3. floor:     a plain PyTorch loop over the same tensors on the same device: same model, torch's fused `AdamW`
               with fastai's `Adam` defaults (biases not decayed, as fastai's `Learner` does), one-cycle schedule,
               shuffled batch order and validation pass

@@ -17,11 +17,12 @@ from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'ONE_PASS_C', 'TORCH_ADAM_DEFAULTS', 'LEAN_CALLBACKS', 'HOST_READS', 'FIRST_CONV', 'LAST_HIDDEN_CONV',
-           'DEAD_SHARE', 'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'activation_hist',
-           'c_cache', 'c_library', 'one_pass_kernel', 'one_pass_stats', 'from_one_pass', 'LeanActivationStats',
-           'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam', 'lean_combine_scheds', 'LeanParamScheduler',
-           'LeanSmoothLoss', 'LeanAvgLoss', 'LeanAvgMetric', 'LeanRecorder', 'LeanCastToTensor', 'LeanProgressCallback',
+__all__ = ['EXPERIMENTS', 'ONE_PASS_C', 'TORCH_ADAM_DEFAULTS', 'LEAN_METRICS', 'LEAN_CALLBACKS', 'HOST_READS', 'FIRST_CONV',
+           'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment', 'release_free_memory',
+           'activation_hist', 'c_cache', 'c_library', 'one_pass_kernel', 'one_pass_stats', 'from_one_pass',
+           'LeanActivationStats', 'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam',
+           'lean_combine_scheds', 'LeanParamScheduler', 'LeanSmoothLoss', 'LeanAvgLoss', 'lean_accuracy',
+           'LeanAvgMetric', 'LeanRecorder', 'LeanCastToTensor', 'LeanProgressCallback', 'LeanTrainEvalCallback',
            'LeanLearner', 'make_learner', 'HostReads', 'host_reads', 'hooked_names', 'layer_idx', 'plot_layer',
            'show_activations', 'dead_from', 'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment',
            'get_experiment', 'save_records', 'load_records']
@@ -404,11 +405,21 @@ def lean_combine_scheds(
     return _inner
 
 class LeanParamScheduler(ParamScheduler):
-    "fastai's `ParamScheduler`, writing down each batch's hyper-parameters as read from the last group alone"
+    "fastai's `ParamScheduler`, working out an epoch's hyper-parameters at its start, and writing each batch's down as read from the last group alone"
     name = 'param_scheduler'   # so it is `learn.param_scheduler`, as fastai's is
+    def before_fit(self): super().before_fit(); self.ahead = {}
+    def before_train(self):
+        "The schedules' values at each position `pct_train` will take in this epoch, added up as `TrainEvalCallback` adds it"
+        learn, self.ahead = self.learn, {}
+        pos, step = learn.pct_train, 1./(len(learn.dl)*learn.n_epoch)
+        for _ in range(len(learn.dl)): self.ahead[pos] = self.values_at(pos); pos += step
+    def values_at(self, pos):
+        "Each hyper-parameter's name and its schedule's value at `pos`: what fastai's `ParamScheduler` sets at that position"
+        return [(n, f(pos)) for n,f in self.scheds.items()]
     def before_batch(self):
         learn = self.learn   # read directly: each attribute a callback reads through `GetAttr` costs microseconds
-        for n,f in self.scheds.items(): learn.opt.set_hyper(n, f(learn.pct_train))
+        pos = learn.pct_train
+        for n,v in self.ahead.get(pos) or self.values_at(pos): learn.opt.set_hyper(n, v)   # a position moved by another callback: now
     def after_batch(self):
         for p in self.scheds.keys(): self.hps[p].append(_last_hyper(self.learn.opt, p))
 
@@ -427,11 +438,24 @@ class LeanAvgLoss(AvgLoss):
         self.total += learn.to_detach(learn.loss.mean(), cpu=False)*bs
         self.count += bs
 
+def lean_accuracy(
+    inp:Tensor,  # the model's outputs, one row of scores per item
+    targ:Tensor, # the labels
+    axis=-1,     # the axis of the classes
+)->Tensor:       # the share of items whose highest score is their label's
+    "fastai's `accuracy`, the same value, on plain tensors: fastai's wraps them in `TensorBase`, whose every operation costs microseconds of dispatch"
+    pred, targ = inp.argmax(dim=axis).reshape(-1), targ.reshape(-1)
+    if len(pred) != len(targ): raise AssertionError(f"accuracy: {len(pred)} predictions for {len(targ)} labels")
+    return (pred == targ).float().mean()
+
+LEAN_METRICS = {accuracy: lean_accuracy}   # fastai's metric functions, and what computes the same value for less
+
 class LeanAvgMetric(AvgMetric):
     "fastai's `AvgMetric`, what a metric function becomes, added up where the model runs: no copy to the host per batch"
+    def __init__(self, func): super().__init__(func); self.compute = LEAN_METRICS.get(func, func)   # named after `func`, as fastai's
     def accumulate(self, learn):
         bs = find_bs(learn.yb)
-        self.total += learn.to_detach(self.func(learn.pred, *learn.yb), cpu=False)*bs
+        self.total += learn.to_detach(self.compute(learn.pred, *learn.yb), cpu=False)*bs
         self.count += bs
 
 class LeanRecorder(Recorder):
@@ -486,8 +510,16 @@ class LeanProgressCallback(ProgressCallback):
         self.pbar.update(learn.iter+1)   # draws now and then, with the comment of the batch before, as fastai's
         if hasattr(learn, 'smooth_loss'): self.pbar.comment = _LossComment(learn.smooth_loss)
 
-LEAN_CALLBACKS = {Recorder: LeanRecorder, CastToTensor: LeanCastToTensor,   # fastai's default callbacks,
-                  ProgressCallback: LeanProgressCallback}                     # and what replaces them
+class LeanTrainEvalCallback(TrainEvalCallback):
+    "fastai's `TrainEvalCallback`, counting the training batches with the learner's attributes read directly"
+    name = 'train_eval'   # so it is `learn.train_eval`, as fastai's is
+    def after_batch(self):
+        learn = self.learn
+        learn.pct_train += 1./(learn.n_iter*learn.n_epoch)
+        learn.train_iter += 1
+
+LEAN_CALLBACKS = {TrainEvalCallback: LeanTrainEvalCallback, Recorder: LeanRecorder,   # fastai's default callbacks,
+                  CastToTensor: LeanCastToTensor, ProgressCallback: LeanProgressCallback}   # and what replaces them
 
 def _lean_metric(m): return m if isinstance(m, Metric) else LeanAvgMetric(m)   # fastai's `mk_metric` makes an `AvgMetric`
 
