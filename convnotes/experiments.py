@@ -452,7 +452,9 @@ LEAN_METRICS = {accuracy: lean_accuracy}   # fastai's metric functions, and what
 
 class LeanAvgMetric(AvgMetric):
     "fastai's `AvgMetric`, what a metric function becomes, added up where the model runs: no copy to the host per batch"
-    def __init__(self, func): super().__init__(func); self.compute = LEAN_METRICS.get(func, func)   # named after `func`, as fastai's
+    def __init__(self, func):
+        super().__init__(func)   # named after `func`, as fastai's
+        self.compute = next((lean for f, lean in LEAN_METRICS.items() if f is func), func)   # by identity: any callable, hashable or not
     def accumulate(self, learn):
         bs = find_bs(learn.yb)
         self.total += learn.to_detach(self.compute(learn.pred, *learn.yb), cpu=False)*bs
