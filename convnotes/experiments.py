@@ -17,15 +17,14 @@ from .data import mnist_dls, atomic_write
 from .models import simple_cnn
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'ONE_PASS_C', 'TORCH_ADAM_DEFAULTS', 'LEAN_METRICS', 'LEAN_CALLBACKS', 'HOST_READS', 'FIRST_CONV',
-           'LAST_HIDDEN_CONV', 'DEAD_SHARE', 'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment', 'release_free_memory',
-           'activation_hist', 'c_cache', 'c_library', 'one_pass_kernel', 'one_pass_stats', 'from_one_pass',
-           'LeanActivationStats', 'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam',
-           'lean_combine_scheds', 'LeanParamScheduler', 'LeanSmoothLoss', 'LeanAvgLoss', 'lean_accuracy',
-           'LeanAvgMetric', 'LeanRecorder', 'LeanCastToTensor', 'LeanProgressCallback', 'LeanTrainEvalCallback',
-           'LeanLearner', 'make_learner', 'HostReads', 'host_reads', 'hooked_names', 'layer_idx', 'plot_layer',
-           'show_activations', 'dead_from', 'activation_summary', 'is_collapse', 'RunRecord', 'run_experiment',
-           'get_experiment', 'save_records', 'load_records']
+__all__ = ['EXPERIMENTS', 'ONE_PASS_C', 'TORCH_ADAM_DEFAULTS', 'LEAN_CALLBACKS', 'HOST_READS', 'FIRST_CONV', 'LAST_HIDDEN_CONV',
+           'DEAD_SHARE', 'LAST_RELU_INPUT', 'COLLAPSE_TOL', 'Experiment', 'release_free_memory', 'activation_hist',
+           'c_cache', 'c_library', 'one_pass_kernel', 'one_pass_stats', 'from_one_pass', 'LeanActivationStats',
+           'machine', 'PredictionCounts', 'LeanOptimWrapper', 'torch_adam', 'lean_combine_scheds', 'LeanParamScheduler',
+           'LeanSmoothLoss', 'LeanAvgLoss', 'lean_accuracy', 'LeanAvgMetric', 'LeanRecorder', 'LeanCastToTensor',
+           'LeanProgressCallback', 'LeanTrainEvalCallback', 'LeanLearner', 'make_learner', 'HostReads', 'host_reads',
+           'hooked_names', 'layer_idx', 'plot_layer', 'show_activations', 'dead_from', 'activation_summary',
+           'is_collapse', 'RunRecord', 'run_experiment', 'get_experiment', 'save_records', 'load_records']
 
 # %% ../nbs/05_experiments.ipynb #a7f8ed66
 @dataclass(frozen=True)
@@ -407,7 +406,6 @@ def lean_combine_scheds(
 class LeanParamScheduler(ParamScheduler):
     "fastai's `ParamScheduler`, working out an epoch's hyper-parameters at its start, and writing each batch's down as read from the last group alone"
     name = 'param_scheduler'   # so it is `learn.param_scheduler`, as fastai's is
-    def before_fit(self): super().before_fit(); self.ahead = {}
     def before_train(self):
         "The schedules' values at each position `pct_train` will take in this epoch, added up as `TrainEvalCallback` adds it"
         learn, self.ahead = self.learn, {}
@@ -448,13 +446,11 @@ def lean_accuracy(
     if len(pred) != len(targ): raise AssertionError(f"accuracy: {len(pred)} predictions for {len(targ)} labels")
     return (pred == targ).float().mean()
 
-LEAN_METRICS = {accuracy: lean_accuracy}   # fastai's metric functions, and what computes the same value for less
-
 class LeanAvgMetric(AvgMetric):
     "fastai's `AvgMetric`, what a metric function becomes, added up where the model runs: no copy to the host per batch"
     def __init__(self, func):
         super().__init__(func)   # named after `func`, as fastai's
-        self.compute = next((lean for f, lean in LEAN_METRICS.items() if f is func), func)   # by identity: any callable, hashable or not
+        self.compute = lean_accuracy if func is accuracy else func   # fastai's `accuracy`, for less; any other metric as it is
     def accumulate(self, learn):
         bs = find_bs(learn.yb)
         self.total += learn.to_detach(self.compute(learn.pred, *learn.yb), cpu=False)*bs
