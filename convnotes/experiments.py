@@ -640,10 +640,14 @@ class _FitPhases(Callback):
     def after_validate(self): self.reads.phase = 'other'
     def after_fit(self): self.reads.phase = 'other'   # also after a fit cancelled in the middle of a batch loop
 
+def _training_device(learn:Learner):
+    "Where `learn` will train: its data's device, where fastai's `Learner` moves the model as a fit starts (else its parameters')"
+    return getattr(learn.dls, 'device', None) or next((p.device for p in learn.model.parameters()), None)   # neither: count every read
+
 @contextlib.contextmanager
 def host_reads(learn:Learner): # the learner whose fits to follow
     "Count, in the `with` block, every call that reads a tensor's value on the host: a `HostReads`"
-    reads = HostReads(next((p.device for p in learn.model.parameters()), None))   # no parameters: count every read
+    reads = HostReads(_training_device(learn))
     with reads, learn.added_cbs(_FitPhases(reads)): yield reads
 
 # %% ../nbs/05_experiments.ipynb #1547645e
