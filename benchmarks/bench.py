@@ -201,10 +201,11 @@ def host_section(rows:list, where:str, repeats:int)->str:
     return '\n'.join(lines)
 
 def provenance(device)->str:
-    "Date, commit (git's, else `$CONVNOTES_COMMIT`: a copy of the tree without .git), hardware and versions: what a timing depends on"
-    try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
-    except OSError: commit = ''
-    commit = commit or os.environ.get('CONVNOTES_COMMIT', '').strip()
+    "Date, commit (`$CONVNOTES_COMMIT` where it is set, else git's), hardware and versions: what a timing depends on"
+    commit = os.environ.get('CONVNOTES_COMMIT', '').strip()   # first: a copied tree's .git can be older than its files
+    if not commit:
+        try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+        except OSError: commit = ''
     return (f"{datetime.date.today().isoformat()}, commit {commit or 'unknown'}: {device_name(device)}; {os.cpu_count()} CPU cores; "
             f"torch {torch.__version__}, fastai {fastai.__version__}, Python {platform.python_version()}")
 

@@ -160,14 +160,16 @@ def test_bad_arguments_are_refused_without_a_traceback(args):
     assert res.returncode == 2 and 'error:' in res.stderr and 'Traceback' not in res.stderr, res.stderr
 
 @pytest.mark.parametrize('git', ['no git', 'not a repository'])
-def test_the_report_names_the_commit_it_is_given_where_git_cannot(bench, monkeypatch, git):
-    "On the device machine the tree has no .git: `$CONVNOTES_COMMIT` names the commit; git's, where there is one, wins"
+def test_the_report_names_the_commit_it_is_given(bench, monkeypatch, git):
+    "`$CONVNOTES_COMMIT`, where set, names the commit (the GPU machine's copy of the tree had a .git older than its files); else git's; else 'unknown'"
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    monkeypatch.delenv('CONVNOTES_COMMIT', raising=False)
+    assert f'commit {head or "unknown"}:' in bench.provenance('cpu')   # this checkout's own, when it is a git one
+    monkeypatch.setenv('CONVNOTES_COMMIT', 'abc1234')
+    assert 'commit abc1234:' in bench.provenance('cpu')                 # given: it wins over git's
     def run(*a, **kw):
         if git == 'no git': raise OSError('git')
         return SimpleNamespace(stdout='')
-    monkeypatch.setenv('CONVNOTES_COMMIT', 'abc1234')
-    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    assert f'commit {head or "abc1234"}:' in bench.provenance('cpu')   # this checkout's own, when it is a git one
     monkeypatch.setattr(bench.subprocess, 'run', run)
     assert 'commit abc1234:' in bench.provenance('cpu')
     monkeypatch.delenv('CONVNOTES_COMMIT')
