@@ -163,12 +163,19 @@ class TensorDL(DataLoader):
             if self.drop_last and len(b) < self.bs: return
             yield tuple(t.index_select(0, b) for t in self.dataset.tensors)   # = t[b], in less time
 
+    def _moves_batches(self)->bool:
+        "Whether fastai's `to_device(batch, self.device)` would copy this loader's batches: `.to` hands back a tensor already there"
+        if self.device is None: return False
+        device = 'cpu' if defaults.use_cuda == False else self.device   # as `to_device` decides
+        return any((e := t.new_empty(0)).to(device) is not e for t in self.dataset.tensors)   # asked of an empty tensor: nothing copied
+
     def __iter__(self):
         "fastai's `DataLoader.__iter__`, without torch's `DataLoader` iterator in between when there are no workers"
         if self.fake_l.num_workers or self.pin_memory: yield from super().__iter__(); return
         self.randomize(); self.before_iter()
+        move = self._moves_batches()   # once an epoch, not at every batch
         for b in self.create_batches(self.get_idxs()):
-            yield self.after_batch(b if self.device is None else to_device(b, self.device))
+            yield self.after_batch(to_device(b, self.device) if move else b)
         self.after_iter()
 
 # %% ../nbs/00_data.ipynb #9889cec8

@@ -12,6 +12,7 @@ from dataclasses import dataclass, asdict, field
 import fastai, numpy as np
 from fastai.vision.all import *
 from matplotlib.ticker import PercentFormatter
+from fastai.callback.core import _inner_loop   # the events of a batch, where `run_train` and `run_valid` count
 from torch.overrides import TorchFunctionMode
 from .data import mnist_dls, atomic_write
 from .models import simple_cnn
@@ -361,6 +362,8 @@ class LeanOptimWrapper(OptimWrapper):
         one_per_group = isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1)
         if not one_per_group or len(v) != len(pgs): return super().set_hyper(k, v)   # a slice, or fastai's error
         for pg,v_ in zip(pgs, v): set_item_pg(pg, self.bwd_map[k], v_)
+    def step(self, closure=None): return self.opt.step(closure)   # fastai hands these two to torch's optimizer through
+    def zero_grad(self, set_to_none=True): self.opt.zero_grad(set_to_none)   # `GetAttr`: here, without going through it
     def last_hyper(self, k):
         "`self.hypers[-1][k]`, read from the last group alone"
         if k not in self.bwd_map: return self.hypers[-1][k]   # a key added to the groups after this wrapper was built
@@ -486,8 +489,23 @@ class LeanRecorder(Recorder):
 
 # %% ../nbs/05_experiments.ipynb #c4a1e005
 def _handles(cb:Callback, event_name:str)->bool:
-    "Whether `cb` defines a method for `event_name`: in its class, or as its own attribute (`Callback(after_step=f)`)"
-    return event_name in vars(cb) or hasattr(type(cb), event_name)
+    "Whether `cb` may handle `event_name`: a method for it in its class, or as its own attribute (`Callback(after_step=f)`), or a `__call__` of its own, which hears every event"
+    return event_name in vars(cb) or hasattr(type(cb), event_name) or type(cb).__call__ is not Callback.__call__
+
+_CANCELS = (CancelBatchException, CancelBackwardException, CancelEpochException, CancelFitException, CancelStepException,
+            CancelTrainException, CancelValidException)   # what fastai's `Callback.__call__` lets through as it is
+
+def _plain(cb:Callback)->bool:
+    "Whether `cb` is called by fastai's `Callback.__call__`, and the `training` it reads there through `GetAttr` is its learner's"
+    return type(cb).__call__ is Callback.__call__ and not hasattr(type(cb), 'training') and getattr(type(cb), '_xtra', None) is None
+
+def _call_plain(cb:Callback, event_name:str, runs:bool):
+    "fastai's `Callback.__call__` for a `_plain` callback, told whether `event_name` is one it runs at now (the learner's `training` read directly)"
+    if cb.run and runs:
+        try: getcallable(cb, event_name)()
+        except _CANCELS: raise
+        except Exception as e: raise modify_exception(e, f'Exception occured in `{cb.__class__.__name__}` when calling event `{event_name}`:\n\t{e.args[0]}', replace=True)
+    if event_name == 'after_fit': cb.run = True   # reset at the end of each fit, as fastai's
 
 class LeanCastToTensor(CastToTensor):
     "fastai's `CastToTensor`, leaving a batch that is all plain tensors as it is"
@@ -525,6 +543,7 @@ class LeanLearner(Learner):
     "fastai's `Learner`, with lean default callbacks, `fit_one_cycle` built of lean parts, and each event sent only where it is handled"
     def __init__(self, dls, model, *args, cbs=None, default_cbs=True, **kwargs):
         self._routes, self._routed_for = {}, None   # for each event, the callbacks to call, worked out once
+        self._first_param = (None, None)            # the model, and its first parameter: where it is
         lean_defaults = [LEAN_CALLBACKS.get(cb, cb) for cb in defaults.callbacks] if default_cbs else []
         super().__init__(dls, model, *args, cbs=lean_defaults + list(L(cbs)), default_cbs=False, **kwargs)
         self.default_cbs = default_cbs
@@ -546,9 +565,14 @@ class LeanLearner(Learner):
             for name, lean in [('combine_scheds', lean_combine_scheds), ('ParamScheduler', LeanParamScheduler)]:
                 stack.enter_context(contextlib.contextmanager(replacing_yield)(fastai.callback.schedule, name, lean))
             super().fit_one_cycle(*args, **kwargs)
+    def _model_device(self):
+        "Where the model is, as fastai finds it (`next(self.model.parameters()).device`), its first parameter found again at each epoch and for a new model"
+        if self._first_param[0] is not self.model: self._first_param = (self.model, next(self.model.parameters()))
+        return self._first_param[1].device   # finding a parameter walks the model's modules; reading its device does not
+    def _do_epoch(self): self._first_param = (None, None); super()._do_epoch()
     def _set_device(self, b):
         "fastai's `_set_device`, which puts the batch where the model is, passing a batch that is already there as it is"
-        device = torch.device('cpu') if defaults.use_cuda == False else next(self.model.parameters()).device   # as `to_device`
+        device = torch.device('cpu') if defaults.use_cuda == False else self._model_device()   # as `to_device`
         if isinstance(b, tuple) and all(isinstance(o, Tensor) and o.device == device for o in b): return b
         return super()._set_device(b)
     def __call__(self, event_name):
@@ -556,14 +580,18 @@ class LeanLearner(Learner):
         else: super().__call__(event_name)
     def _call_one(self, event_name):
         if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
-        for cb in self._route(event_name): cb(event_name)
+        inner = event_name in _inner_loop
+        for cb, plain in self._route(event_name):
+            if not plain or 'training' in cb.__dict__ or '_xtra' in cb.__dict__: cb(event_name)   # fastai's way
+            else: _call_plain(cb, event_name, not inner or (cb.run_train if self.training else cb.run_valid))
     def _route(self, event_name):
-        "The callbacks that handle `event_name`, in fastai's order (`self.cbs.sorted('order')`), worked out again when the callbacks change"
-        cbs = tuple(self.cbs)
+        "The callbacks that handle `event_name`, in fastai's order (`self.cbs.sorted('order')`), worked out again when the callbacks change; each with whether it is `_plain`"
+        cbs = tuple(getattr(self.cbs, 'items', self.cbs))   # `L`'s list: a tuple of it in one step
         if cbs != self._routed_for: self._routes, self._routed_for = {}, cbs
         if event_name not in self._routes:
-            self._routes[event_name] = [cb for cb in sorted_ex(cbs, key='order') if event_name == 'after_fit' or _handles(cb, event_name)]
+            self._routes[event_name] = [(cb, _plain(cb)) for cb in sorted_ex(cbs, key='order') if event_name == 'after_fit' or _handles(cb, event_name)]
         return self._routes[event_name]
+
 
 # %% ../nbs/05_experiments.ipynb #56d6e6f7
 def make_learner(
