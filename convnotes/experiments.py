@@ -362,8 +362,12 @@ class LeanOptimWrapper(OptimWrapper):
         one_per_group = isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1)
         if not one_per_group or len(v) != len(pgs): return super().set_hyper(k, v)   # a slice, or fastai's error
         for pg,v_ in zip(pgs, v): set_item_pg(pg, self.bwd_map[k], v_)
-    def step(self, closure=None): return self.opt.step(closure)   # fastai hands these two to torch's optimizer through
-    def zero_grad(self, set_to_none=True): self.opt.zero_grad(set_to_none)   # `GetAttr`: here, without going through it
+    def step(self, closure=None):
+        "torch's optimizer's `step`, called directly: fastai's `OptimWrapper` hands it on through `GetAttr`"
+        return self.opt.step(closure)
+    def zero_grad(self, set_to_none=True):
+        "torch's optimizer's `zero_grad`, called directly, as `step` is"
+        self.opt.zero_grad(set_to_none)
     def last_hyper(self, k):
         "`self.hypers[-1][k]`, read from the last group alone"
         if k not in self.bwd_map: return self.hypers[-1][k]   # a key added to the groups after this wrapper was built
