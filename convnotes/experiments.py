@@ -596,7 +596,6 @@ class LeanLearner(Learner):
             self._routes[event_name] = [(cb, _plain(cb)) for cb in sorted_ex(cbs, key='order') if event_name == 'after_fit' or _handles(cb, event_name)]
         return self._routes[event_name]
 
-
 # %% ../nbs/05_experiments.ipynb #56d6e6f7
 def make_learner(
     exp:Experiment,   # the recipe
